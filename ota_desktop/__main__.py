@@ -1,0 +1,3 @@
+from ota_desktop.cli import main
+
+raise SystemExit(main())

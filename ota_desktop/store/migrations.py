@@ -1,0 +1,178 @@
+"""Numbered schema migrations, each applied in its own transaction and recorded in
+``_migrations``. A database whose highest recorded migration is newer than this build knows
+is refused rather than touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlite_utils import Database
+
+from ota_desktop.errors import SchemaTooNew
+
+_GROUP_COLUMNS = "cohort_id, software_type, version, attributes, staged"
+
+
+def _group_trigger_sql() -> str:
+    """Triggers that keep ``device_groups`` equal to a GROUP BY over ``devices`` on every write,
+    so the version matrix costs the same for 1K or 1M devices."""
+
+    def add(row: str) -> str:
+        return (
+            f"INSERT INTO device_groups ({_GROUP_COLUMNS}, count) VALUES ({row}.cohort_id, "
+            f"{row}.software_type, {row}.current_version, {row}.attributes, {row}.staged, 1) "
+            f"ON CONFLICT ({_GROUP_COLUMNS}) DO UPDATE SET count = count + 1;"
+        )
+
+    def remove(row: str) -> str:
+        where = (
+            f"cohort_id = {row}.cohort_id AND software_type = {row}.software_type AND "
+            f"version = {row}.current_version AND attributes = {row}.attributes AND "
+            f"staged = {row}.staged"
+        )
+        return (
+            f"UPDATE device_groups SET count = count - 1 WHERE {where};"
+            f"DELETE FROM device_groups WHERE {where} AND count <= 0;"
+        )
+
+    return f"""
+    CREATE TRIGGER devices_group_insert AFTER INSERT ON devices BEGIN {add("NEW")} END;
+    CREATE TRIGGER devices_group_delete AFTER DELETE ON devices BEGIN {remove("OLD")} END;
+    CREATE TRIGGER devices_group_update
+    AFTER UPDATE OF cohort_id, software_type, current_version, attributes, staged ON devices
+    BEGIN {remove("OLD")} {add("NEW")} END;
+    """
+
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "initial schema",
+        """
+        CREATE TABLE project (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            slug TEXT NOT NULL, name TEXT NOT NULL,
+            version_scheme TEXT NOT NULL DEFAULT 'natural',
+            allow_build_metadata INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE software_types (name TEXT PRIMARY KEY);
+        CREATE TABLE cohorts (
+            id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+            is_default INTEGER NOT NULL DEFAULT 0,
+            disable_version_checking INTEGER NOT NULL DEFAULT 0,
+            protected INTEGER NOT NULL DEFAULT 1,
+            polling_interval_s INTEGER NOT NULL DEFAULT 3600
+        );
+        CREATE TABLE releases (
+            id INTEGER PRIMARY KEY, software_type TEXT NOT NULL REFERENCES software_types(name),
+            version TEXT NOT NULL, must_pass_through INTEGER NOT NULL DEFAULT 0,
+            revision TEXT NOT NULL DEFAULT '', notes TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL, UNIQUE (software_type, version)
+        );
+        CREATE TABLE delta_releases (
+            id INTEGER PRIMARY KEY, software_type TEXT NOT NULL REFERENCES software_types(name),
+            from_version TEXT NOT NULL, to_version TEXT NOT NULL,
+            revision TEXT NOT NULL DEFAULT '', notes TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL, UNIQUE (software_type, from_version, to_version)
+        );
+        CREATE TABLE payloads (
+            id INTEGER PRIMARY KEY,
+            release_id INTEGER REFERENCES releases(id) ON DELETE CASCADE,
+            delta_release_id INTEGER REFERENCES delta_releases(id) ON DELETE CASCADE,
+            filename TEXT NOT NULL, size INTEGER NOT NULL DEFAULT 0,
+            sha256 TEXT NOT NULL DEFAULT '', sha1 TEXT NOT NULL DEFAULT '',
+            md5 TEXT NOT NULL DEFAULT '', signature TEXT,
+            attributes TEXT NOT NULL DEFAULT '{}',
+            CHECK ((release_id IS NULL) != (delta_release_id IS NULL))
+        );
+        CREATE TABLE activations (
+            id INTEGER PRIMARY KEY,
+            release_id INTEGER REFERENCES releases(id),
+            delta_release_id INTEGER REFERENCES delta_releases(id),
+            cohort_id INTEGER NOT NULL REFERENCES cohorts(id),
+            kind TEXT NOT NULL CHECK (kind IN ('normal', 'staged')),
+            rollout_percent REAL,
+            status TEXT NOT NULL CHECK (status IN ('active', 'pulled')),
+            activated_by TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+            CHECK ((release_id IS NULL) != (delta_release_id IS NULL))
+        );
+        CREATE TABLE project_keys (
+            id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,
+            cohort_override_id INTEGER REFERENCES cohorts(id)
+        );
+        CREATE TABLE devices (
+            id INTEGER PRIMARY KEY, serial TEXT NOT NULL UNIQUE,
+            cohort_id INTEGER NOT NULL REFERENCES cohorts(id),
+            software_type TEXT NOT NULL,
+            current_version TEXT NOT NULL DEFAULT '',
+            attributes TEXT NOT NULL DEFAULT '{}',
+            staged INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL, last_seen TEXT
+        );
+        CREATE INDEX devices_by_group
+            ON devices (cohort_id, software_type, current_version, attributes, staged);
+        CREATE TABLE device_versions (
+            device_id INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+            version TEXT NOT NULL, reported_at TEXT NOT NULL
+        );
+        CREATE INDEX device_versions_by_device ON device_versions (device_id, reported_at);
+        CREATE TABLE device_groups (
+            cohort_id INTEGER NOT NULL, software_type TEXT NOT NULL, version TEXT NOT NULL,
+            attributes TEXT NOT NULL, staged INTEGER NOT NULL, count INTEGER NOT NULL,
+            PRIMARY KEY (cohort_id, software_type, version, attributes, staged)
+        ) WITHOUT ROWID;
+        CREATE TABLE staging_runs (
+            id INTEGER PRIMARY KEY, cohort_id INTEGER NOT NULL REFERENCES cohorts(id),
+            activation_id INTEGER REFERENCES activations(id),
+            rollout_percent REAL NOT NULL, seed INTEGER NOT NULL,
+            cohort_size INTEGER NOT NULL, marked INTEGER NOT NULL, unmarked INTEGER NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE TABLE operations (
+            id INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL,
+            kind TEXT NOT NULL, entity TEXT NOT NULL,
+            before TEXT, after TEXT
+        );
+        """
+        + _group_trigger_sql(),
+    ),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def applied(db: Database) -> int:
+    if "_migrations" not in db.table_names():
+        return 0
+    row = db.execute("SELECT max(number) FROM _migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(db: Database) -> None:
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations "
+        "(number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    current = applied(db)
+    if current > LATEST:
+        raise SchemaTooNew(
+            f"This project file uses schema {current}, but this build of OTA Desktop only "
+            f"knows up to {LATEST}; open it with a newer version."
+        )
+    for number, name, sql in MIGRATIONS:
+        if number <= current:
+            continue
+        # executescript runs the whole migration, its record included, as one transaction.
+        applied_at = dt.datetime.now(dt.UTC).isoformat()
+        try:
+            db.conn.executescript(
+                f"BEGIN; {sql};"
+                f"INSERT INTO _migrations (number, name, applied_at) "
+                f"VALUES ({number}, {db.quote(name)}, {db.quote(applied_at)}); COMMIT;"
+            )
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.rollback()
+            raise

@@ -1,0 +1,300 @@
+"""Reads from the local mirror. All writes go through :mod:`ota_desktop.service`.
+
+A ``Store`` wraps one ``sqlite_utils.Database``; a SQLite connection belongs to one thread,
+so each thread that reads opens its own ``Store`` on the same file (WAL keeps readers and the
+writer out of each other's way).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from ota_desktop.errors import NotFound, StoreError
+from ota_desktop.model import (
+    Activation,
+    Cohort,
+    Configuration,
+    DeltaRelease,
+    DeviceGroup,
+    DeviceState,
+    Payload,
+    Project,
+    ProjectKey,
+    Release,
+    ReleaseRef,
+)
+from ota_desktop.store import migrations
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    id: int
+    serial: str
+    cohort: str
+    software_type: str
+    current_version: str
+    attributes: dict[str, str]
+    staged: bool
+    last_seen: str | None
+
+    def state(self) -> DeviceState:
+        return DeviceState(
+            serial=self.serial,
+            cohort=self.cohort,
+            software_type=self.software_type,
+            current_version=self.current_version or None,
+            attributes=self.attributes,
+            staged=self.staged,
+        )
+
+
+_DEVICE_COLUMNS = (
+    "d.id, d.serial, c.slug, d.software_type, d.current_version, d.attributes, d.staged, "
+    "d.last_seen"
+)
+
+
+def _device_row(row: Sequence[Any]) -> DeviceRow:
+    return DeviceRow(
+        id=row[0], serial=row[1], cohort=row[2], software_type=row[3], current_version=row[4],
+        attributes=json.loads(row[5]), staged=bool(row[6]), last_seen=row[7],
+    )
+
+
+class Store:
+    def __init__(self, db: Database, path: Path | None = None) -> None:
+        self.db = db
+        self.path = path
+        db.execute("PRAGMA foreign_keys = ON")
+        migrations.migrate(db)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        path = Path(path)
+        try:
+            db = Database(path)
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA cache_size = -65536")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is not an OTA Desktop project file ({exc}).") from exc
+        try:
+            return cls(db, path)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is not an OTA Desktop project file ({exc}).") from exc
+
+    @classmethod
+    def memory(cls) -> Store:
+        return cls(Database(memory=True))
+
+    def reopen(self) -> Store:
+        """A new Store on the same file, for use in another thread."""
+        if self.path is None:
+            raise StoreError("an in-memory project cannot be opened from another thread")
+        return Store.open(self.path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- configuration -------------------------------------------------------------------
+
+    def has_project(self) -> bool:
+        return bool(self.db.execute("SELECT count(*) FROM project").fetchone()[0] == 1)
+
+    def project(self) -> Project:
+        row = self.db.execute(
+            "SELECT slug, name, version_scheme, allow_build_metadata FROM project"
+        ).fetchone()
+        if row is None:
+            raise StoreError("This project file holds no project yet; write one with "
+                             "'ota-desktop demo' or 'ota-desktop import'.")
+        return Project(slug=row[0], name=row[1], version_scheme=row[2],
+                       allow_build_metadata=bool(row[3]))
+
+    def software_types(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM software_types ORDER BY name")]
+
+    def cohorts(self) -> list[Cohort]:
+        return [
+            Cohort(slug=r[0], name=r[1], is_default=bool(r[2]),
+                   disable_version_checking=bool(r[3]), protected=bool(r[4]),
+                   polling_interval_s=r[5])
+            for r in self.db.execute(
+                "SELECT slug, name, is_default, disable_version_checking, protected, "
+                "polling_interval_s FROM cohorts ORDER BY is_default DESC, slug"
+            )
+        ]
+
+    def cohort_id(self, slug: str) -> int:
+        row = self.db.execute("SELECT id FROM cohorts WHERE slug = ?", [slug]).fetchone()
+        if row is None:
+            raise NotFound(f"There is no cohort {slug!r} in this project.")
+        return int(row[0])
+
+    def default_cohort_id(self) -> int:
+        row = self.db.execute("SELECT id FROM cohorts WHERE is_default = 1").fetchone()
+        if row is None:
+            raise StoreError("The project has no default cohort.")
+        return int(row[0])
+
+    def _payloads(self) -> tuple[dict[int, list[Payload]], dict[int, list[Payload]]]:
+        full: dict[int, list[Payload]] = {}
+        delta: dict[int, list[Payload]] = {}
+        for r in self.db.execute(
+            "SELECT id, release_id, delta_release_id, filename, size, sha256, sha1, md5, "
+            "signature, attributes FROM payloads ORDER BY id"
+        ):
+            payload = Payload(filename=r[3], size=r[4], sha256=r[5], sha1=r[6], md5=r[7],
+                              signature=r[8], attributes=json.loads(r[9]), id=r[0])
+            target = full.setdefault(r[1], []) if r[1] is not None else delta.setdefault(r[2], [])
+            target.append(payload)
+        return full, delta
+
+    def configuration(self) -> Configuration:
+        full_payloads, delta_payloads = self._payloads()
+        releases = tuple(
+            Release(software_type=r[1], version=r[2], must_pass_through=bool(r[3]),
+                    revision=r[4], notes=r[5], payloads=tuple(full_payloads.get(r[0], ())),
+                    id=r[0])
+            for r in self.db.execute(
+                "SELECT id, software_type, version, must_pass_through, revision, notes "
+                "FROM releases ORDER BY id"
+            )
+        )
+        deltas = tuple(
+            DeltaRelease(software_type=r[1], from_version=r[2], to_version=r[3], revision=r[4],
+                         notes=r[5], payloads=tuple(delta_payloads.get(r[0], ())), id=r[0])
+            for r in self.db.execute(
+                "SELECT id, software_type, from_version, to_version, revision, notes "
+                "FROM delta_releases ORDER BY id"
+            )
+        )
+        activations = tuple(
+            Activation(
+                release=ReleaseRef(r[0], version=r[1]) if r[1] is not None
+                else ReleaseRef(r[2], from_version=r[3], to_version=r[4]),
+                cohort=r[5], kind=r[6], rollout_percent=r[7], status=r[8], activated_by=r[9],
+                id=r[10],
+            )
+            for r in self.db.execute(
+                "SELECT coalesce(r.software_type, d.software_type), r.version, d.software_type, "
+                "d.from_version, d.to_version, c.slug, a.kind, a.rollout_percent, a.status, "
+                "a.activated_by, a.id FROM activations a "
+                "JOIN cohorts c ON c.id = a.cohort_id "
+                "LEFT JOIN releases r ON r.id = a.release_id "
+                "LEFT JOIN delta_releases d ON d.id = a.delta_release_id ORDER BY a.id"
+            )
+        )
+        keys = tuple(
+            ProjectKey(key=r[0], cohort_override=r[1])
+            for r in self.db.execute(
+                "SELECT k.key, c.slug FROM project_keys k "
+                "LEFT JOIN cohorts c ON c.id = k.cohort_override_id ORDER BY k.id"
+            )
+        )
+        return Configuration(
+            project=self.project(), software_types=tuple(self.software_types()),
+            cohorts=tuple(self.cohorts()), releases=releases, delta_releases=deltas,
+            activations=activations, project_keys=keys,
+        )
+
+    # --- devices -------------------------------------------------------------------------
+
+    def groups(self, cohort: str, software_type: str) -> list[DeviceGroup]:
+        """The maintained per-group counts (kept exact by triggers on every device write)."""
+        return [
+            DeviceGroup(r[0], r[1], bool(r[2]), r[3])
+            for r in self.db.execute(
+                "SELECT version, attributes, staged, count FROM device_groups "
+                "WHERE cohort_id = ? AND software_type = ? AND count > 0",
+                [self.cohort_id(cohort), software_type],
+            )
+        ]
+
+    def recount_groups(self, cohort: str, software_type: str) -> list[DeviceGroup]:
+        """The same groups counted afresh from the devices table (for checks and repair)."""
+        return [
+            DeviceGroup(r[0], r[1], bool(r[2]), r[3])
+            for r in self.db.execute(
+                "SELECT current_version, attributes, staged, count(*) FROM devices "
+                "WHERE cohort_id = ? AND software_type = ? "
+                "GROUP BY current_version, attributes, staged",
+                [self.cohort_id(cohort), software_type],
+            )
+        ]
+
+    def device_count(self, cohort: str | None = None) -> int:
+        if cohort is None:
+            return int(self.db.execute("SELECT coalesce(sum(count), 0) FROM device_groups")
+                       .fetchone()[0])
+        return int(self.db.execute(
+            "SELECT coalesce(sum(count), 0) FROM device_groups WHERE cohort_id = ?",
+            [self.cohort_id(cohort)],
+        ).fetchone()[0])
+
+    def device(self, serial: str) -> DeviceRow | None:
+        row = self.db.execute(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices d JOIN cohorts c ON c.id = d.cohort_id "
+            "WHERE d.serial = ?",
+            [serial],
+        ).fetchone()
+        return _device_row(row) if row else None
+
+    def devices_in_groups(
+        self, cohort: str, software_type: str, groups: Iterable[DeviceGroup],
+        offset: int = 0, limit: int = 200,
+    ) -> list[DeviceRow]:
+        """One page of the devices belonging to ``groups`` (a matrix cell), in serial order
+        within each group, groups in the order given."""
+        rows: list[DeviceRow] = []
+        cohort_id = self.cohort_id(cohort)
+        for group in groups:
+            if limit <= 0:
+                break
+            if offset >= group.count:
+                offset -= group.count
+                continue
+            rows.extend(
+                _device_row(r)
+                for r in self.db.execute(
+                    f"SELECT {_DEVICE_COLUMNS} FROM devices d "
+                    "JOIN cohorts c ON c.id = d.cohort_id "
+                    "WHERE d.cohort_id = ? AND d.software_type = ? AND d.current_version = ? "
+                    "AND d.attributes = ? AND d.staged = ? ORDER BY d.id LIMIT ? OFFSET ?",
+                    [cohort_id, software_type, group.version, group.attributes_key,
+                     int(group.staged), limit, offset],
+                )
+            )
+            limit -= group.count - offset
+            offset = 0
+        return rows
+
+    def device_history(self, serial: str) -> list[tuple[str, str]]:
+        """(reported_at, version) pairs, oldest first."""
+        return [
+            (r[0], r[1])
+            for r in self.db.execute(
+                "SELECT v.reported_at, v.version FROM device_versions v "
+                "JOIN devices d ON d.id = v.device_id WHERE d.serial = ? "
+                "ORDER BY v.reported_at, v.rowid",
+                [serial],
+            )
+        ]
+
+    def operations(self, limit: int = 100) -> list[dict[str, Any]]:
+        return [
+            {"id": r[0], "at": r[1], "actor": r[2], "kind": r[3], "entity": r[4],
+             "before": json.loads(r[5]) if r[5] else None,
+             "after": json.loads(r[6]) if r[6] else None}
+            for r in self.db.execute(
+                "SELECT id, at, actor, kind, entity, before, after FROM operations "
+                "ORDER BY id DESC LIMIT ?", [limit],
+            )
+        ]
