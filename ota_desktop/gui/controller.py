@@ -1,0 +1,176 @@
+"""The project controller: opens projects and computes matrices off the GUI thread.
+
+Widgets never touch the store for heavy work; they call the controller, which runs the core
+in the background thread and reports back through signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from ota_desktop.demo import DEMO_DEVICE_COUNT, write_demo
+from ota_desktop.errors import OtaError
+from ota_desktop.gui.tasks import BackgroundRunner
+from ota_desktop.matrix import VersionMatrix, compute_matrix
+from ota_desktop.model import Configuration
+from ota_desktop.store.store import Store
+
+
+class ProjectController(QObject):
+    #: path, configuration
+    opened = Signal(str, object)
+    #: VersionMatrix
+    matrixReady = Signal(object)
+    #: message, done, total (total 0: no known end)
+    progress = Signal(str, int, int)
+    #: a sentence for the user
+    failed = Signal(str)
+    idle = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.runner = BackgroundRunner()
+        self.path: Path | None = None
+        self.config: Configuration | None = None
+        self.reader: Store | None = None  # the GUI thread's own read connection
+        self._worker_store: Store | None = None  # used only in the background thread
+        self._matrix_generation = 0
+
+    # --- public API ----------------------------------------------------------------------
+
+    def open_project(self, path: str | Path) -> asyncio.Task[Any]:
+        return self.runner.spawn(self._open(Path(path)))
+
+    def create_demo(self, path: str | Path) -> asyncio.Task[Any]:
+        return self.runner.spawn(self._create_demo(Path(path)))
+
+    def create_project(self, path: str | Path, name: str, scheme: str) -> asyncio.Task[Any]:
+        return self.runner.spawn(self._create_project(Path(path), name, scheme))
+
+    def compute(self, cohort: str, software_type: str) -> asyncio.Task[Any]:
+        """Recompute the matrix; a newer request supersedes an older one still running."""
+        self._matrix_generation += 1
+        return self.runner.spawn(self._compute(cohort, software_type, self._matrix_generation))
+
+    @property
+    def busy(self) -> bool:
+        return self.runner.busy
+
+    def shutdown(self) -> None:
+        self.runner.shutdown()
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+
+    # --- background work -----------------------------------------------------------------
+
+    def _store(self, path: Path) -> Store:
+        """The background thread's store for ``path`` (opened there, used only there)."""
+        assert threading.current_thread() is not threading.main_thread()
+        if self._worker_store is None or self._worker_store.path != path:
+            if self._worker_store is not None:
+                self._worker_store.close()
+            self._worker_store = Store.open(path)
+        return self._worker_store
+
+    def _load(self, path: Path) -> Configuration:
+        return self._store(path).configuration()
+
+    async def _open(self, path: Path) -> None:
+        self.progress.emit(f"Opening {path.name}…", 0, 0)
+        try:
+            if not path.exists():
+                raise OtaError(f"There is no project file at {path}.")
+            config = await self.runner.run(self._load, path)
+        except OtaError as exc:
+            self.failed.emit(str(exc))
+            self.idle.emit()
+            return
+        if self.reader is not None:
+            self.reader.close()
+        self.reader = Store.open(path)
+        self.path, self.config = path, config
+        self.opened.emit(str(path), config)
+        self.idle.emit()
+
+    async def _create_demo(self, path: Path) -> None:
+        loop = asyncio.get_event_loop()
+
+        def report(done: int, total: int) -> None:
+            loop.call_soon_threadsafe(self.progress.emit,
+                                      f"Writing the demo fleet ({done:,} of {total:,} devices)…",
+                                      done, total)
+
+        def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(path.name + ".part")
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{partial}{suffix}").unlink(missing_ok=True)
+            store = Store.open(partial)
+            write_demo(store, progress=report)
+            store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            store.close()
+            partial.replace(path)  # a half-written demo never looks like a project
+
+        self.progress.emit("Writing the demo fleet…", 0, DEMO_DEVICE_COUNT)
+        try:
+            await self.runner.run(write)
+        except (OtaError, OSError) as exc:
+            self.failed.emit(f"Could not write the demo project: {exc}")
+            self.idle.emit()
+            return
+        await self._open(path)
+
+    async def _create_project(self, path: Path, name: str, scheme: str) -> None:
+        from ota_desktop.service import ProjectService
+
+        def create() -> None:
+            if path.exists():
+                raise OtaError(f"{path} already exists; choose a new file name.")
+            store = Store.open(path)
+            service = ProjectService(store)
+            with service.operation("project.new", f"project:{name}"):
+                service.create_project(_slug(name), name, scheme)
+                service.add_software_type("main")
+                service.create_cohort("default", "Default", is_default=True)
+            store.close()
+
+        try:
+            await self.runner.run(create)
+        except OtaError as exc:
+            self.failed.emit(str(exc))
+            self.idle.emit()
+            return
+        await self._open(path)
+
+    async def _compute(self, cohort: str, software_type: str, generation: int) -> None:
+        path = self.path
+        if path is None:
+            return
+        self.progress.emit(f"Computing the version matrix of {cohort}…", 0, 0)
+
+        def work() -> VersionMatrix:
+            store = self._store(path)
+            config = store.configuration()
+            return compute_matrix(config, cohort, software_type, store.groups(cohort,
+                                                                              software_type))
+
+        try:
+            matrix = await self.runner.run(work)
+        except OtaError as exc:
+            self.failed.emit(str(exc))
+            self.idle.emit()
+            return
+        if generation == self._matrix_generation:
+            self.matrixReady.emit(matrix)
+        self.idle.emit()
+
+
+def _slug(name: str) -> str:
+    slug = "".join(ch.lower() if ch.isalnum() else "-" for ch in name).strip("-")
+    return slug or "project"

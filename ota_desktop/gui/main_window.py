@@ -1,0 +1,223 @@
+"""The main window: project, cohort and software-type selectors around the version matrix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QWidget,
+)
+
+from ota_desktop import NAME
+from ota_desktop.gui.controller import ProjectController
+from ota_desktop.gui.device_details import DeviceDetailsDialog
+from ota_desktop.gui.device_list import DeviceListDialog
+from ota_desktop.gui.forms.ui_main_window import Ui_MainWindow
+from ota_desktop.gui.icons import icon
+from ota_desktop.gui.matrix_view import MatrixView
+from ota_desktop.gui.text import abbreviate, exact
+from ota_desktop.matrix import Cell, VersionMatrix
+from ota_desktop.model import Configuration
+from ota_desktop.store.store import DeviceRow
+from ota_desktop.versions import SCHEME_NAMES
+
+PROJECT_FILTER = "OTA Desktop projects (*.db *.sqlite *.otaproj);;All files (*)"
+LAST_PROJECT_KEY = "project/last"
+
+
+class MainWindow(QMainWindow):
+    #: emitted when a matrix is on screen (for tests and status)
+    matrixShown = Signal(object)
+
+    def __init__(self, controller: ProjectController | None = None,
+                 settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.controller = controller or ProjectController(self)
+        self.settings = settings or QSettings()
+        self.ui = Ui_MainWindow()
+        self.ui.setupUi(self)
+        self.matrix_view = MatrixView(self)
+        self.dialogs: list[QDialog] = []
+        self._setup_ui()
+        self._connect()
+
+    # --- public API ----------------------------------------------------------------------
+
+    def open_project(self, path: str | Path) -> None:
+        self.controller.open_project(path)
+
+    @property
+    def matrix(self) -> VersionMatrix | None:
+        return self.matrix_view.matrix_model.matrix
+
+    def refresh(self) -> None:
+        cohort = self.ui.cohortCombo.currentData()
+        software_type = self.ui.softwareTypeCombo.currentText()
+        if cohort and software_type:
+            self.controller.compute(cohort, software_type)
+
+    def open_cell(self, cell: Cell) -> DeviceListDialog:
+        """Show the devices behind a matrix count."""
+        matrix = self.matrix
+        assert matrix is not None and self.controller.reader is not None
+        dialog = DeviceListDialog(self.controller.reader, matrix.cohort, matrix.software_type,
+                                  cell, self)
+        dialog.deviceActivated.connect(self.open_device)
+        self._keep(dialog)
+        return dialog
+
+    def open_device(self, device: DeviceRow) -> DeviceDetailsDialog:
+        assert self.controller.reader is not None
+        dialog = DeviceDetailsDialog(self.controller.reader, device, self)
+        self._keep(dialog)
+        return dialog
+
+    # --- setup ---------------------------------------------------------------------------
+
+    def _setup_ui(self) -> None:
+        self.setWindowIcon(icon("app"))
+        self.setWindowTitle(NAME)
+        self.ui.matrixHostLayout.addWidget(self.matrix_view)
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.setMaximumWidth(260)
+        self.progress_bar.setTextVisible(False)
+        self.progress_bar.hide()
+        self.ui.statusBar.addPermanentWidget(self.progress_bar)
+        self.ui.legendLabel.setText(
+            "Legend: <b>blue ✓</b> active Full release · <b>hollow</b> Full release not active"
+            " · <b>dashed</b> no Full release · <b>flag</b> final target · "
+            "<b>Δ</b> active Delta · <b>%</b> staged rollout. Click a count to list devices.")
+        self.ui.cohortCombo.setEnabled(False)
+        self.ui.softwareTypeCombo.setEnabled(False)
+
+    def _connect(self) -> None:
+        c = self.controller
+        c.opened.connect(self._on_opened)
+        c.matrixReady.connect(self._on_matrix_ready)
+        c.progress.connect(self._on_progress)
+        c.failed.connect(self._on_failed)
+        c.idle.connect(self._on_idle)
+        self.ui.actionOpen.triggered.connect(self._on_open_triggered)
+        self.ui.actionNew.triggered.connect(self._on_new_triggered)
+        self.ui.actionRefresh.triggered.connect(self.refresh)
+        self.ui.actionQuit.triggered.connect(self.close)
+        self.ui.cohortCombo.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.ui.softwareTypeCombo.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.matrix_view.cellActivated.connect(self._on_cell_activated)
+
+    def _keep(self, dialog: QDialog) -> None:
+        self.dialogs.append(dialog)
+        dialog.finished.connect(lambda _r, d=dialog: self.dialogs.remove(d)
+                                if d in self.dialogs else None)
+        dialog.show()
+
+    # --- slots ---------------------------------------------------------------------------
+
+    def _on_opened(self, path: str, config: Configuration) -> None:
+        self.settings.setValue(LAST_PROJECT_KEY, path)
+        self.setWindowTitle(f"{config.project.name} — {Path(path).name} — {NAME}")
+        previous = self.ui.cohortCombo.currentData()
+        for combo in (self.ui.cohortCombo, self.ui.softwareTypeCombo):
+            combo.blockSignals(True)
+            combo.clear()
+        for cohort in config.cohorts:
+            label = cohort.name if cohort.name == cohort.slug else f"{cohort.name} ({cohort.slug})"
+            self.ui.cohortCombo.addItem(label, cohort.slug)
+        self.ui.softwareTypeCombo.addItems(list(config.software_types))
+        index = self.ui.cohortCombo.findData(previous)
+        self.ui.cohortCombo.setCurrentIndex(max(index, 0))
+        for combo in (self.ui.cohortCombo, self.ui.softwareTypeCombo):
+            combo.blockSignals(False)
+            combo.setEnabled(True)
+        self.refresh()
+
+    def _on_matrix_ready(self, matrix: VersionMatrix) -> None:
+        self.matrix_view.matrix_model.set_matrix(matrix)
+        staged = [c for r in matrix.rows for c in r.cells.values() if c.staged]
+        parts = [f"{abbreviate(matrix.total)} devices ({exact(matrix.total)})",
+                 f"{len(matrix.rows)} current version{'s' if len(matrix.rows) != 1 else ''}",
+                 "final target " + ", ".join(matrix.final_targets) if matrix.final_targets
+                 else "no devices"]
+        if staged:
+            parts.append(f"{len(staged)} staged rollout{'s' if len(staged) != 1 else ''}")
+        self.ui.summaryLabel.setText(" · ".join(parts))
+        self.ui.statusBar.showMessage(f"Version matrix of {matrix.cohort} / "
+                                      f"{matrix.software_type} is up to date.", 5000)
+        self.matrixShown.emit(matrix)
+
+    def _on_progress(self, message: str, done: int, total: int) -> None:
+        self.progress_bar.show()
+        self.progress_bar.setRange(0, total)  # total 0: busy indicator
+        if total:
+            self.progress_bar.setValue(done)
+        self.ui.statusBar.showMessage(message)
+
+    def _on_idle(self) -> None:
+        if not self.controller.busy or len(self.controller.runner._tasks) <= 1:
+            self.progress_bar.hide()
+
+    def _on_failed(self, message: str) -> None:
+        self.ui.statusBar.showMessage(message, 10000)
+        QMessageBox.warning(self, NAME, message)
+
+    def _on_cell_activated(self, cell: Cell) -> None:
+        self.open_cell(cell)
+
+    def _on_open_triggered(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)
+        if path:
+            self.open_project(path)
+
+    def _on_new_triggered(self) -> None:
+        dialog = NewProjectDialog(self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "New project file",
+                                              f"{dialog.name}.db", PROJECT_FILTER)
+        if path:
+            self.controller.create_project(path, dialog.name, dialog.scheme)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        for dialog in list(self.dialogs):
+            dialog.close()
+        self.controller.shutdown()
+        super().closeEvent(event)
+
+
+class NewProjectDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New project")
+        form = QFormLayout(self)
+        self.name_edit = QLineEdit("My fleet", self)
+        self.scheme_combo = QComboBox(self)
+        self.scheme_combo.addItems(list(SCHEME_NAMES))
+        form.addRow("&Name:", self.name_edit)
+        form.addRow("&Version scheme:", self.scheme_combo)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel, parent=self)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        self.name_edit.textChanged.connect(
+            lambda text: buttons.button(QDialogButtonBox.StandardButton.Ok)
+            .setEnabled(bool(text.strip())))
+        form.addRow(buttons)
+
+    @property
+    def name(self) -> str:
+        return self.name_edit.text().strip()
+
+    @property
+    def scheme(self) -> str:
+        return self.scheme_combo.currentText()
