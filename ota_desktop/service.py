@@ -318,6 +318,7 @@ class ProjectService:
         now = self.clock()
         conn = self.db.conn
         total = 0
+        keys: dict[tuple[tuple[str, str], ...], str] = {}  # fleets share few attribute sets
         with self.operation("devices.add", "devices") as op:
             for chunk in _chunks(devices, batch):
                 rows = []
@@ -328,9 +329,12 @@ class ProjectService:
                         raise NotFound(f"There is no cohort {device.cohort!r} in this project.")
                     if device.software_type not in software_types:
                         raise NotFound(f"There is no software type {device.software_type!r}.")
+                    items = tuple(sorted(device.attributes.items()))
+                    key = keys.get(items)
+                    if key is None:
+                        key = keys[items] = attributes_key(device.attributes)
                     rows.append((device.serial, cohort_id, device.software_type,
-                                 device.current_version, attributes_key(device.attributes),
-                                 int(device.staged), now))
+                                 device.current_version, key, int(device.staged), now))
                 last_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM devices")
                               .fetchone()[0])
                 try:
