@@ -113,6 +113,11 @@ class ReleaseRef:
     def is_delta(self) -> bool:
         return self.version is None
 
+    @property
+    def label(self) -> str:
+        """``2.0`` for a Full release, ``2.0->2.1`` for a Delta (as used in operation entities)."""
+        return self.version or f"{self.from_version}->{self.to_version}"
+
 
 @dataclass(frozen=True)
 class Activation:

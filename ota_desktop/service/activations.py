@@ -1,0 +1,108 @@
+"""Activations (normal and staged) and the staged marks they draw."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from ota_desktop.errors import BadInput, NotFound, RuleViolation
+from ota_desktop.model import ActivationKind, ActivationStatus, ReleaseRef
+from ota_desktop.service.base import ServiceBase
+from ota_desktop.staging import StagingChange, plan_staging
+
+
+class ActivationEdits(ServiceBase):
+    def activate(self, ref: ReleaseRef, cohort: str, *, kind: ActivationKind = "normal",
+                 rollout_percent: float | None = None, seed: int | None = None) -> int:
+        column, release_id = self._release_id(ref)
+        cohort_id = self.store.cohort_id(cohort)
+        if kind == "staged":
+            if rollout_percent is None or not 0 < rollout_percent < 100:
+                raise BadInput("A staged rollout needs a percentage above 0 and below 100.")
+        else:
+            rollout_percent = None
+        if self.db.execute(
+            f"SELECT 1 FROM activations WHERE {column} = ? AND cohort_id = ? "
+            "AND status = 'active'", [release_id, cohort_id]
+        ).fetchone():
+            raise RuleViolation("That release is already active in cohort "
+                                f"{cohort!r}; change its rollout or pull it instead.")
+        with self.operation("activation.create", f"activation:{cohort}/{ref.label}") as op:
+            activation_id = self._insert_activation(column, release_id, cohort_id, kind,
+                                                    rollout_percent, "active")
+            after: dict[str, Any] = {"cohort": cohort, "kind": kind,
+                                     "rollout_percent": rollout_percent, "status": "active"}
+            if kind == "staged" and rollout_percent is not None:
+                after["staging"] = self._stage(cohort_id, activation_id, rollout_percent, seed)
+            op.after = after
+        return activation_id
+
+    def restore_activation(self, ref: ReleaseRef, cohort: str, *, kind: ActivationKind,
+                           rollout_percent: float | None, status: ActivationStatus) -> int:
+        """Re-create an activation as it was (snapshot import): staged marks are restored
+        with the devices, so none are drawn here."""
+        column, release_id = self._release_id(ref)
+        cohort_id = self.store.cohort_id(cohort)
+        with self.operation("activation.restore", f"activation:{cohort}/{ref.label}") as op:
+            activation_id = self._insert_activation(column, release_id, cohort_id, kind,
+                                                    rollout_percent, status)
+            op.after = {"cohort": cohort, "kind": kind, "rollout_percent": rollout_percent,
+                        "status": status}
+        return activation_id
+
+    def set_rollout_percent(self, ref: ReleaseRef, cohort: str, percent: float,
+                            seed: int | None = None) -> dict[str, Any]:
+        """Change a staged rollout's percentage. Raising it keeps every device already
+        staged and marks more; the draw is recorded with its seed."""
+        if not 0 < percent < 100:
+            raise BadInput("A staged rollout needs a percentage above 0 and below 100.")
+        column, release_id = self._release_id(ref)
+        cohort_id = self.store.cohort_id(cohort)
+        row = self.db.execute(
+            f"SELECT id, rollout_percent FROM activations WHERE {column} = ? AND cohort_id = ? "
+            "AND status = 'active' AND kind = 'staged'", [release_id, cohort_id]
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"That release has no active staged rollout in cohort {cohort!r}.")
+        with self.operation("activation.rollout", f"activation:{cohort}/{ref.label}",
+                            before={"rollout_percent": row[1]}) as op:
+            self.db.execute("UPDATE activations SET rollout_percent = ?, updated_at = ? "
+                            "WHERE id = ?", [percent, self.clock(), row[0]])
+            staging = self._stage(cohort_id, row[0], percent, seed)
+            op.after = {"rollout_percent": percent, "staging": staging}
+        return staging
+
+    def _insert_activation(self, column: str, release_id: int, cohort_id: int,
+                           kind: ActivationKind, rollout_percent: float | None,
+                           status: ActivationStatus) -> int:
+        now = self.clock()
+        cursor = self.db.execute(
+            f"INSERT INTO activations ({column}, cohort_id, kind, rollout_percent, status, "
+            "activated_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [release_id, cohort_id, kind, rollout_percent, status, self.actor, now, now],
+        )
+        return int(cursor.lastrowid or 0)
+
+    def _stage(self, cohort_id: int, activation_id: int | None, percent: float,
+               seed: int | None) -> dict[str, Any]:
+        """Mark the cohort's current devices so the staged share equals ``percent``
+        (inside the caller's transaction) and record the seed used."""
+        if seed is None:
+            seed = random.SystemRandom().randrange(2**31)
+        ids = [r[0] for r in self.db.execute(
+            "SELECT id FROM devices WHERE cohort_id = ? ORDER BY id", [cohort_id])]
+        staged = [r[0] for r in self.db.execute(
+            "SELECT id FROM devices WHERE cohort_id = ? AND staged = 1", [cohort_id])]
+        change: StagingChange = plan_staging(ids, staged, percent, seed)
+        for value, chosen in ((1, change.mark), (0, change.unmark)):
+            self.db.conn.executemany("UPDATE devices SET staged = ? WHERE id = ?",
+                                     [(value, i) for i in chosen])
+        self.db.execute(
+            "INSERT INTO staging_runs (cohort_id, activation_id, rollout_percent, seed, "
+            "cohort_size, marked, unmarked, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [cohort_id, activation_id, percent, seed, len(ids), len(change.mark),
+             len(change.unmark), self.clock()],
+        )
+        return {"seed": seed, "cohort_size": len(ids), "marked": len(change.mark),
+                "unmarked": len(change.unmark), "staged": change.target}
+

@@ -1,0 +1,138 @@
+"""The project itself, software types, cohorts, project keys and devices."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from ota_desktop.errors import BadInput, NotFound, RuleViolation
+from ota_desktop.model import attributes_key
+from ota_desktop.service.base import ServiceBase
+from ota_desktop.versions import SCHEME_NAMES
+
+
+@dataclass(frozen=True)
+class NewDevice:
+    serial: str
+    current_version: str
+    cohort: str | None = None  # None: the default cohort
+    software_type: str = "main"
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    staged: bool = False
+
+
+class FleetEdits(ServiceBase):
+    def create_project(self, slug: str, name: str, version_scheme: str = "natural",
+                       allow_build_metadata: bool = False) -> None:
+        if version_scheme not in SCHEME_NAMES:
+            raise BadInput(f"Unknown version scheme {version_scheme!r}; choose one of "
+                           f"{', '.join(SCHEME_NAMES)}.")
+        if self.store.has_project():
+            raise RuleViolation("This project file already holds a project.")
+        after = {"slug": slug, "name": name, "version_scheme": version_scheme,
+                 "allow_build_metadata": allow_build_metadata}
+        with self.operation("project.create", f"project:{slug}") as op:
+            self.db.execute(
+                "INSERT INTO project (id, slug, name, version_scheme, allow_build_metadata) "
+                "VALUES (1, ?, ?, ?, ?)", [slug, name, version_scheme, int(allow_build_metadata)],
+            )
+            op.after = after
+
+    def add_software_type(self, name: str) -> None:
+        if not name.strip():
+            raise BadInput("A software type needs a name.")
+        with self.operation("software_type.create", f"software_type:{name}") as op:
+            self.db.execute("INSERT OR IGNORE INTO software_types (name) VALUES (?)", [name])
+            op.after = {"name": name}
+
+    def create_cohort(self, slug: str, name: str | None = None, *, is_default: bool = False,
+                      disable_version_checking: bool = False, protected: bool = True,
+                      polling_interval_s: int = 3600) -> None:
+        if not slug.strip():
+            raise BadInput("A cohort needs a slug.")
+        if self.db.execute("SELECT 1 FROM cohorts WHERE slug = ?", [slug]).fetchone():
+            raise RuleViolation(f"A cohort {slug!r} already exists.")
+        after = {"slug": slug, "name": name or slug, "is_default": is_default,
+                 "disable_version_checking": disable_version_checking, "protected": protected,
+                 "polling_interval_s": polling_interval_s}
+        with self.operation("cohort.create", f"cohort:{slug}") as op:
+            if is_default:
+                self.db.execute("UPDATE cohorts SET is_default = 0")
+            self.db.execute(
+                "INSERT INTO cohorts (slug, name, is_default, disable_version_checking, "
+                "protected, polling_interval_s) VALUES (?, ?, ?, ?, ?, ?)",
+                [slug, name or slug, int(is_default), int(disable_version_checking),
+                 int(protected), polling_interval_s],
+            )
+            op.after = after
+
+    def create_project_key(self, key: str, cohort_override: str | None = None) -> None:
+        override_id = self.store.cohort_id(cohort_override) if cohort_override else None
+        if self.db.execute("SELECT 1 FROM project_keys WHERE key = ?", [key]).fetchone():
+            raise RuleViolation("That project key already exists.")
+        with self.operation("project_key.create", f"project_key:{key[:6]}…") as op:
+            self.db.execute("INSERT INTO project_keys (key, cohort_override_id) VALUES (?, ?)",
+                            [key, override_id])
+            op.after = {"cohort_override": cohort_override}
+
+    def add_devices(self, devices: Iterable[NewDevice], *, batch: int = 50_000,
+                    progress: Callable[[int], None] | None = None) -> int:
+        """Insert many devices in one transaction, each with its first version report.
+
+        Versions are stored as reported: an unparseable one is flagged in the matrix, not
+        refused, because it is what the device says it runs.
+        """
+        cohort_ids = {c.slug: self.store.cohort_id(c.slug) for c in self.store.cohorts()}
+        default_id = self.store.default_cohort_id()
+        software_types = set(self.store.software_types())
+        now = self.clock()
+        conn = self.db.conn
+        total = 0
+        keys: dict[tuple[tuple[str, str], ...], str] = {}  # fleets share few attribute sets
+        with self.operation("devices.add", "devices") as op:
+            for chunk in _chunks(devices, batch):
+                rows = []
+                for device in chunk:
+                    cohort_id = (default_id if device.cohort is None
+                                 else cohort_ids.get(device.cohort))
+                    if cohort_id is None:
+                        raise NotFound(f"There is no cohort {device.cohort!r} in this project.")
+                    if device.software_type not in software_types:
+                        raise NotFound(f"There is no software type {device.software_type!r}.")
+                    items = tuple(sorted(device.attributes.items()))
+                    key = keys.get(items)
+                    if key is None:
+                        key = keys[items] = attributes_key(device.attributes)
+                    rows.append((device.serial, cohort_id, device.software_type,
+                                 device.current_version, key, int(device.staged), now))
+                last_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM devices")
+                              .fetchone()[0])
+                try:
+                    conn.executemany(
+                        "INSERT INTO devices (serial, cohort_id, software_type, current_version, "
+                        "attributes, staged, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                except sqlite3.IntegrityError as exc:
+                    raise RuleViolation(f"A device serial appears twice or already exists "
+                                        f"({exc}).") from exc
+                conn.execute(
+                    "INSERT INTO device_versions (device_id, version, reported_at) "
+                    "SELECT id, current_version, created_at FROM devices "
+                    "WHERE id > ? AND current_version != ''", [last_id])
+                total += len(rows)
+                if progress:
+                    progress(total)
+            op.after = {"count": total}
+        return total
+
+
+
+def _chunks(items: Iterable[NewDevice], size: int) -> Iterator[list[NewDevice]]:
+    chunk: list[NewDevice] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
