@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from ota_desktop.service.activations import ActivationEdits
 from ota_desktop.service.base import Clock, Operation, utc_now
-from ota_desktop.service.fleet import FleetEdits, NewDevice
+from ota_desktop.service.fleet import FleetEdits, MoveResult, NewDevice
 from ota_desktop.service.releases import ReleaseEdits
+from ota_desktop.service.undo import UndoEdits
 
 
-class ProjectService(ReleaseEdits, ActivationEdits, FleetEdits):
+class ProjectService(ReleaseEdits, ActivationEdits, FleetEdits, UndoEdits):
     """All of a project's mutations, split by role across the mixins it combines."""
 
 
-__all__ = ["Clock", "NewDevice", "Operation", "ProjectService", "utc_now"]
+__all__ = ["Clock", "MoveResult", "NewDevice", "Operation", "ProjectService", "utc_now"]

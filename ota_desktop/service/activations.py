@@ -30,7 +30,7 @@ class ActivationEdits(ServiceBase):
         with self.operation("activation.create", f"activation:{cohort}/{ref.label}") as op:
             activation_id = self._insert_activation(column, release_id, cohort_id, kind,
                                                     rollout_percent, "active")
-            after: dict[str, Any] = {"cohort": cohort, "kind": kind,
+            after: dict[str, Any] = {"id": activation_id, "cohort": cohort, "kind": kind,
                                      "rollout_percent": rollout_percent, "status": "active"}
             if kind == "staged" and rollout_percent is not None:
                 after["staging"] = self._stage(cohort_id, activation_id, rollout_percent, seed)
@@ -69,8 +69,24 @@ class ActivationEdits(ServiceBase):
             self.db.execute("UPDATE activations SET rollout_percent = ?, updated_at = ? "
                             "WHERE id = ?", [percent, self.clock(), row[0]])
             staging = self._stage(cohort_id, row[0], percent, seed)
-            op.after = {"rollout_percent": percent, "staging": staging}
+            op.after = {"id": row[0], "rollout_percent": percent, "staging": staging}
         return staging
+
+    def deactivate(self, ref: ReleaseRef, cohort: str) -> None:
+        """Pull (abort) the release's active activation in ``cohort``. Staged marks stay:
+        they belong to the cohort, not to one activation."""
+        column, release_id = self._release_id(ref)
+        cohort_id = self.store.cohort_id(cohort)
+        row = self.db.execute(
+            f"SELECT id, status FROM activations WHERE {column} = ? AND cohort_id = ? "
+            "AND status = 'active'", [release_id, cohort_id]).fetchone()
+        if row is None:
+            raise NotFound(f"That release is not active in cohort {cohort!r}.")
+        with self.operation("activation.pull", f"activation:{cohort}/{ref.label}",
+                            before={"id": row[0], "status": "active"}) as op:
+            self.db.execute("UPDATE activations SET status = 'pulled', updated_at = ? "
+                            "WHERE id = ?", [self.clock(), row[0]])
+            op.after = {"id": row[0], "status": "pulled"}
 
     def _insert_activation(self, column: str, release_id: int, cohort_id: int,
                            kind: ActivationKind, rollout_percent: float | None,
@@ -103,6 +119,8 @@ class ActivationEdits(ServiceBase):
             [cohort_id, activation_id, percent, seed, len(ids), len(change.mark),
              len(change.unmark), self.clock()],
         )
+        # the ids let an undo restore the marks exactly
         return {"seed": seed, "cohort_size": len(ids), "marked": len(change.mark),
-                "unmarked": len(change.unmark), "staged": change.target}
+                "unmarked": len(change.unmark), "staged": change.target,
+                "marked_ids": list(change.mark), "unmarked_ids": list(change.unmark)}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,13 @@ class NewDevice:
     software_type: str = "main"
     attributes: Mapping[str, str] = field(default_factory=dict)
     staged: bool = False
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    moved: int
+    already: int  # already in the target cohort
+    unknown: tuple[str, ...]
 
 
 class FleetEdits(ServiceBase):
@@ -67,14 +75,84 @@ class FleetEdits(ServiceBase):
             )
             op.after = after
 
-    def create_project_key(self, key: str, cohort_override: str | None = None) -> None:
+    def create_project_key(self, key: str | None = None,
+                           cohort_override: str | None = None) -> str:
+        """Add a project key (a new random one unless given); returns it."""
+        key = key if key is not None else secrets.token_hex(16)
+        if not key.strip():
+            raise BadInput("A project key cannot be empty.")
         override_id = self.store.cohort_id(cohort_override) if cohort_override else None
         if self.db.execute("SELECT 1 FROM project_keys WHERE key = ?", [key]).fetchone():
             raise RuleViolation("That project key already exists.")
         with self.operation("project_key.create", f"project_key:{key[:6]}…") as op:
             self.db.execute("INSERT INTO project_keys (key, cohort_override_id) VALUES (?, ?)",
                             [key, override_id])
-            op.after = {"cohort_override": cohort_override}
+            op.after = {"key": key, "cohort_override": cohort_override}
+        return key
+
+    def set_key_override(self, key: str, cohort_override: str | None) -> None:
+        row = self.db.execute(
+            "SELECT c.slug FROM project_keys k LEFT JOIN cohorts c ON c.id = k.cohort_override_id "
+            "WHERE k.key = ?", [key]).fetchone()
+        if row is None:
+            raise NotFound("That project key does not exist.")
+        override_id = self.store.cohort_id(cohort_override) if cohort_override else None
+        with self.operation("project_key.update", f"project_key:{key[:6]}…",
+                            before={"key": key, "cohort_override": row[0]}) as op:
+            self.db.execute("UPDATE project_keys SET cohort_override_id = ? WHERE key = ?",
+                            [override_id, key])
+            op.after = {"key": key, "cohort_override": cohort_override}
+
+    def update_cohort(self, slug: str, *, name: str | None = None,
+                      disable_version_checking: bool | None = None,
+                      protected: bool | None = None,
+                      polling_interval_s: int | None = None) -> None:
+        cohort_id = self.store.cohort_id(slug)
+        if name is not None and not name.strip():
+            raise BadInput("A cohort's name cannot be empty.")
+        if polling_interval_s is not None and not 10 <= polling_interval_s <= 7 * 86400:
+            raise BadInput("The polling interval is between 10 seconds and 7 days.")
+        changes = {k: v for k, v in {
+            "name": name, "disable_version_checking": disable_version_checking,
+            "protected": protected, "polling_interval_s": polling_interval_s}.items()
+            if v is not None}
+        if not changes:
+            return
+        row = self.db.execute(f"SELECT {', '.join(changes)} FROM cohorts WHERE id = ?",
+                              [cohort_id]).fetchone()
+        before = {k: (bool(v) if isinstance(changes[k], bool) else v)
+                  for k, v in zip(changes, row, strict=True)}
+        with self.operation("cohort.update", f"cohort:{slug}", before={"slug": slug, **before}) as op:
+            self.db.execute(
+                f"UPDATE cohorts SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
+                [*(int(v) if isinstance(v, bool) else v for v in changes.values()), cohort_id])
+            op.after = {"slug": slug, **changes}
+
+    def move_devices(self, serials: Iterable[str], cohort: str) -> MoveResult:
+        """Move devices to ``cohort``. Their staged mark belonged to the old cohort, so it is
+        cleared. Unknown serials are counted and named, never silently skipped."""
+        cohort_id = self.store.cohort_id(cohort)
+        wanted = list(dict.fromkeys(s.strip() for s in serials if s.strip()))
+        found: dict[str, tuple[int, str, int]] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            for r in self.db.execute(
+                "SELECT d.serial, d.id, c.slug, d.staged FROM devices d "
+                "JOIN cohorts c ON c.id = d.cohort_id "
+                f"WHERE d.serial IN ({', '.join('?' * len(part))})", part):
+                found[r[0]] = (r[1], r[2], r[3])
+        unknown = [s for s in wanted if s not in found]
+        movers = [(s, v) for s, v in found.items() if v[1] != cohort]
+        result = MoveResult(moved=len(movers), already=len(found) - len(movers),
+                            unknown=tuple(unknown))
+        if not movers:
+            return result
+        before = [{"serial": s, "cohort": v[1], "staged": bool(v[2])} for s, v in movers]
+        with self.operation("devices.move", f"cohort:{cohort}", before=before) as op:
+            self.db.conn.executemany("UPDATE devices SET cohort_id = ?, staged = 0 WHERE id = ?",
+                                     [(cohort_id, v[0]) for _, v in movers])
+            op.after = {"cohort": cohort, "serials": [s for s, _ in movers]}
+        return result
 
     def add_devices(self, devices: Iterable[NewDevice], *, batch: int = 50_000,
                     progress: Callable[[int], None] | None = None) -> int:

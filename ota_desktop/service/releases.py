@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from typing import Any
 
-from ota_desktop.errors import RuleViolation
+from ota_desktop.errors import NotFound, RuleViolation
 from ota_desktop.model import ReleaseRef, attributes_key
 from ota_desktop.service.base import ServiceBase
 
@@ -64,6 +66,98 @@ class ReleaseEdits(ServiceBase):
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [release_id, filename, size, sha256, sha1, md5, attributes_key(attrs)],
             )
-            op.after = after
+            op.after = {**after, "id": int(cursor.lastrowid or 0), "ref": vars(ref)}
         return int(cursor.lastrowid or 0)
 
+
+    def update_release(self, ref: ReleaseRef, *, must_pass_through: bool | None = None,
+                       revision: str | None = None, notes: str | None = None) -> None:
+        """Change a release's MPT flag (Full only), revision or notes."""
+        column, release_id = self._release_id(ref)
+        table = "delta_releases" if ref.is_delta else "releases"
+        fields: dict[str, str | bool | None] = {"revision": revision, "notes": notes}
+        if must_pass_through is not None:
+            if ref.is_delta:
+                raise RuleViolation("Only Full releases can be must-pass-through.")
+            fields["must_pass_through"] = must_pass_through
+        changes = {k: v for k, v in fields.items() if v is not None}
+        if not changes:
+            return
+        names = ", ".join(changes)
+        row = self.db.execute(f"SELECT {names} FROM {table} WHERE id = ?", [release_id]).fetchone()
+        before = dict(zip(changes, row, strict=True))
+        if "must_pass_through" in before:
+            before["must_pass_through"] = bool(before["must_pass_through"])
+        before["ref"] = vars(ref)
+        with self.operation("release.update", _entity(ref), before=before) as op:
+            self.db.execute(
+                f"UPDATE {table} SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
+                [*(int(v) if isinstance(v, bool) else v for v in changes.values()), release_id])
+            op.after = {**changes, "ref": vars(ref)}
+
+    def delete_release(self, ref: ReleaseRef) -> None:
+        """Delete a release (Full or Delta) whose every activation is pulled."""
+        column, release_id = self._release_id(ref)
+        active = [r[0] for r in self.db.execute(
+            f"SELECT c.slug FROM activations a JOIN cohorts c ON c.id = a.cohort_id "
+            f"WHERE a.{column} = ? AND a.status = 'active' ORDER BY c.slug", [release_id])]
+        kind = "Delta release" if ref.is_delta else "Release"
+        if active:
+            raise RuleViolation(
+                f"{kind} {_name(ref)} is still active in cohort{'s' if len(active) > 1 else ''} "
+                f"{', '.join(active)}; pull {'those activations' if len(active) > 1 else 'it'} "
+                "before deleting it.")
+        before = {**self._release_record(ref, column, release_id), "ref": vars(ref)}
+        with self.operation("release.delete", _entity(ref), before=before):
+            self.db.execute(f"DELETE FROM activations WHERE {column} = ?", [release_id])
+            self.db.execute(f"DELETE FROM payloads WHERE {column} = ?", [release_id])
+            table = "delta_releases" if ref.is_delta else "releases"
+            self.db.execute(f"DELETE FROM {table} WHERE id = ?", [release_id])
+
+    def remove_payload(self, payload_id: int) -> None:
+        row = self.db.execute("SELECT filename FROM payloads WHERE id = ?",
+                              [payload_id]).fetchone()
+        if row is None:
+            raise NotFound("That payload does not exist (any more).")
+        before = self._payload_rows("id", payload_id)[0]
+        with self.operation("payload.remove", f"payload:{row[0]}", before=before):
+            self.db.execute("DELETE FROM payloads WHERE id = ?", [payload_id])
+
+    def _payload_rows(self, column: str, value: int) -> list[dict[str, Any]]:
+        return [
+            {"id": r[0], "filename": r[1], "size": r[2], "sha256": r[3], "sha1": r[4],
+             "md5": r[5], "signature": r[6], "attributes": json.loads(r[7]),
+             "release_id": r[8], "delta_release_id": r[9]}
+            for r in self.db.execute(
+                "SELECT id, filename, size, sha256, sha1, md5, signature, attributes, "
+                "release_id, delta_release_id "
+                f"FROM payloads WHERE {column} = ? ORDER BY id", [value])
+        ]
+
+    def _release_record(self, ref: ReleaseRef, column: str, release_id: int) -> dict[str, Any]:
+        """Everything needed to re-create a deleted release exactly (for undo)."""
+        table = "delta_releases" if ref.is_delta else "releases"
+        cols = ("software_type, from_version, to_version, revision, notes, created_at"
+                if ref.is_delta else
+                "software_type, version, must_pass_through, revision, notes, created_at")
+        row = self.db.execute(f"SELECT id, {cols} FROM {table} WHERE id = ?",
+                              [release_id]).fetchone()
+        record = dict(zip(["id", *[c.strip() for c in cols.split(",")]], row, strict=True))
+        record["payloads"] = self._payload_rows(column, release_id)
+        record["activations"] = [
+            dict(zip(("id", "cohort_id", "kind", "rollout_percent", "status", "activated_by",
+                      "created_at", "updated_at"), r, strict=True))
+            for r in self.db.execute(
+                "SELECT id, cohort_id, kind, rollout_percent, status, activated_by, created_at, "
+                f"updated_at FROM activations WHERE {column} = ? ORDER BY id", [release_id])
+        ]
+        return record
+
+
+def _name(ref: ReleaseRef) -> str:
+    return f"{ref.from_version}→{ref.to_version}" if ref.is_delta else str(ref.version)
+
+
+def _entity(ref: ReleaseRef) -> str:
+    prefix = "delta" if ref.is_delta else "release"
+    return f"{prefix}:{ref.software_type}/{ref.label}"
