@@ -8,6 +8,7 @@ expects is the state the operation left.
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from ota_desktop.errors import NotFound, RuleViolation
@@ -30,8 +31,12 @@ class UndoEdits(ServiceBase):
         inverse = _INVERSES.get(kind)
         if inverse is None:
             raise RuleViolation(f"A {kind} cannot be undone.")
-        with self.operation(f"undo.{kind}", entity, before={"operation": operation_id}):
-            inverse(self, before, after)
+        try:
+            with self.operation(f"undo.{kind}", entity, before={"operation": operation_id}):
+                inverse(self, before, after)
+        except sqlite3.IntegrityError as exc:
+            raise RuleViolation(f"This {kind} cannot be undone any more: the project has "
+                                f"changed since ({exc}).") from exc
 
     # --- inverses (run inside the undo's transaction) ----------------------------------
 
