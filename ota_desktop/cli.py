@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheme", choices=SCHEME_NAMES, default="natural")
     p.add_argument("--allow-build-metadata", action="store_true")
     p.add_argument("versions", nargs="+", metavar="V")
+
+    from ota_desktop.cli_edits import register
+
+    _COMMANDS.update(register(sub, command))
     return parser
 
 
@@ -225,7 +229,7 @@ def _cmd_versions(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "gui": _cmd_gui, "demo": _cmd_demo, "import": _cmd_import, "export": _cmd_export,
     "resolve": _cmd_resolve, "matrix": _cmd_matrix, "versions": _cmd_versions,
 }

@@ -298,3 +298,20 @@ class Store:
                 "ORDER BY id DESC LIMIT ?", [limit],
             )
         ]
+
+    def activation_history(self) -> list[dict[str, Any]]:
+        """Every activation, oldest first: release, cohort, kind, %, status, who, when."""
+        return [
+            {"id": r[0], "software_type": r[1] or r[2],
+             "release": r[3] if r[3] is not None else f"{r[4]}→{r[5]}",
+             "is_delta": r[3] is None, "cohort": r[6], "kind": r[7], "rollout_percent": r[8],
+             "status": r[9], "activated_by": r[10], "created_at": r[11], "updated_at": r[12]}
+            for r in self.db.execute(
+                "SELECT a.id, r.software_type, d.software_type, r.version, d.from_version, "
+                "d.to_version, c.slug, a.kind, a.rollout_percent, a.status, a.activated_by, "
+                "a.created_at, a.updated_at FROM activations a "
+                "JOIN cohorts c ON c.id = a.cohort_id "
+                "LEFT JOIN releases r ON r.id = a.release_id "
+                "LEFT JOIN delta_releases d ON d.id = a.delta_release_id "
+                "ORDER BY a.created_at, a.id")
+        ]

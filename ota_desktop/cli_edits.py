@@ -1,0 +1,283 @@
+"""The editing subcommands of ``ota-desktop`` (for scripts and factory stations).
+
+Each one is a single service call, so it is validated, recorded and undoable exactly like the
+same edit made in the window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ota_desktop.errors import BadInput
+from ota_desktop.model import ReleaseRef
+from ota_desktop.service import ProjectService
+from ota_desktop.store.store import Store
+
+Command = Callable[[argparse.Namespace], int]
+AddCommand = Callable[..., argparse.ArgumentParser]
+
+
+def _ref_arguments(p: argparse.ArgumentParser, delta_ok: bool = True) -> None:
+    p.add_argument("--software-type", required=True)
+    p.add_argument("--version", help="a Full release")
+    if delta_ok:
+        p.add_argument("--from", dest="from_version", help="a Delta release's from version")
+        p.add_argument("--to", dest="to_version", help="a Delta release's to version")
+
+
+def _ref(args: argparse.Namespace) -> ReleaseRef:
+    old, new = getattr(args, "from_version", None), getattr(args, "to_version", None)
+    if args.version is not None and (old or new):
+        raise BadInput("Give either --version or --from/--to, not both.")
+    if args.version is not None:
+        return ReleaseRef(args.software_type, version=args.version)
+    if old and new:
+        return ReleaseRef(args.software_type, from_version=old, to_version=new)
+    raise BadInput("Name the release with --version V, or a Delta with --from A --to B.")
+
+
+def register(sub: Any, command: AddCommand) -> dict[str, Command]:
+    """Add the editing subcommands; returns their handlers by name."""
+    release = command("release", "create or delete Full releases", db=False)
+    rsub = release.add_subparsers(dest="release_command", metavar="ACTION", required=True)
+    p = rsub.add_parser("create", help="create a Full release")
+    p.add_argument("--db", required=True, type=Path)
+    p.add_argument("--software-type", required=True)
+    p.add_argument("--version", required=True)
+    p.add_argument("--mpt", action="store_true", help="must-pass-through")
+    p.add_argument("--revision", default="")
+    p.add_argument("--notes", default="")
+    p.add_argument("--json", action="store_true")
+    p = rsub.add_parser("delete", help="delete a release whose activations are all pulled")
+    p.add_argument("--db", required=True, type=Path)
+    _ref_arguments(p)
+
+    delta = command("delta", "create Delta releases", db=False)
+    dsub = delta.add_subparsers(dest="delta_command", metavar="ACTION", required=True)
+    p = dsub.add_parser("create", help="create a Delta release from one version to another")
+    p.add_argument("--db", required=True, type=Path)
+    p.add_argument("--software-type", required=True)
+    p.add_argument("--from", dest="from_version", required=True)
+    p.add_argument("--to", dest="to_version", required=True)
+    p.add_argument("--revision", default="")
+    p.add_argument("--notes", default="")
+
+    payload = command("payload", "add payload files to releases", db=False)
+    psub = payload.add_subparsers(dest="payload_command", metavar="ACTION", required=True)
+    p = psub.add_parser("add", help="hash, store and attach a payload file")
+    p.add_argument("--db", required=True, type=Path)
+    _ref_arguments(p)
+    p.add_argument("--hardware-version", required=True)
+    p.add_argument("--attribute", action="append", default=[], metavar="K=V")
+    p.add_argument("file", type=Path)
+    p.add_argument("--json", action="store_true")
+
+    for name, help_text in (("activate", "activate a release in a cohort"),
+                            ("deactivate", "pull (abort) a release's activation in a cohort")):
+        p = command(name, help_text)
+        p.add_argument("--cohort", required=True)
+        _ref_arguments(p)
+        if name == "activate":
+            p.add_argument("--rollout-percent", type=float,
+                           help="below 100: a staged rollout of that share of the cohort")
+            p.add_argument("--seed", type=int, help="staged draw seed (default: random)")
+        p.add_argument("--dry-run", action="store_true",
+                       help="print the what-if as JSON and change nothing")
+
+    p = command("rollout", "change a staged rollout's percentage")
+    p.add_argument("--cohort", required=True)
+    _ref_arguments(p)
+    p.add_argument("--rollout-percent", type=float, required=True)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--dry-run", action="store_true")
+
+    cohort = command("cohort", "create or update cohorts", db=False)
+    csub = cohort.add_subparsers(dest="cohort_command", metavar="ACTION", required=True)
+    for action in ("create", "update"):
+        p = csub.add_parser(action, help=f"{action} a cohort")
+        p.add_argument("--db", required=True, type=Path)
+        p.add_argument("--slug", required=True)
+        p.add_argument("--name")
+        vc = p.add_mutually_exclusive_group()
+        vc.add_argument("--disable-version-checking", dest="dvc", action="store_true",
+                        default=None)
+        vc.add_argument("--enable-version-checking", dest="dvc", action="store_false")
+        pr = p.add_mutually_exclusive_group()
+        pr.add_argument("--protected", dest="protected", action="store_true", default=None)
+        pr.add_argument("--unprotected", dest="protected", action="store_false")
+        p.add_argument("--polling-interval", type=int, metavar="SECONDS")
+
+    device = command("device", "move devices between cohorts", db=False)
+    dvsub = device.add_subparsers(dest="device_command", metavar="ACTION", required=True)
+    p = dvsub.add_parser("move", help="move devices (serials, or --from-file) to a cohort")
+    p.add_argument("--db", required=True, type=Path)
+    p.add_argument("--cohort", required=True)
+    p.add_argument("serials", nargs="*")
+    p.add_argument("--from-file", type=Path, help="a file of serials (one a line, or CSV)")
+    p.add_argument("--json", action="store_true")
+
+    key = command("key", "project keys", db=False)
+    ksub = key.add_subparsers(dest="key_command", metavar="ACTION", required=True)
+    p = ksub.add_parser("create", help="create a project key (prints it)")
+    p.add_argument("--db", required=True, type=Path)
+    p.add_argument("--cohort-override")
+
+    p = command("history", "list activations chronologically")
+    p.add_argument("--json", action="store_true")
+
+    return {"release": _cmd_release, "delta": _cmd_delta, "payload": _cmd_payload,
+            "activate": _cmd_activate, "deactivate": _cmd_deactivate, "rollout": _cmd_rollout,
+            "cohort": _cmd_cohort, "device": _cmd_device, "key": _cmd_key,
+            "history": _cmd_history}
+
+
+def _service(path: Path) -> ProjectService:
+    from ota_desktop.cli import _open_existing
+
+    return ProjectService(_open_existing(path), actor="cli")
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    service = _service(args.db)
+    if args.release_command == "create":
+        service.create_release(args.software_type, args.version, must_pass_through=args.mpt,
+                               revision=args.revision, notes=args.notes)
+        print(f"Created Full release {args.version}{' (MPT)' if args.mpt else ''}.")
+        return 0
+    ref = _ref(args)
+    service.delete_release(ref)
+    print(f"Deleted {'Delta' if ref.is_delta else 'Full'} release {ref.label}.")
+    return 0
+
+
+def _cmd_delta(args: argparse.Namespace) -> int:
+    service = _service(args.db)
+    service.create_delta(args.software_type, args.from_version, args.to_version,
+                         revision=args.revision, notes=args.notes)
+    print(f"Created Delta release {args.from_version}→{args.to_version}.")
+    return 0
+
+
+def _cmd_payload(args: argparse.Namespace) -> int:
+    from ota_desktop.artifacts import ArtifactStore, artifact_root
+    from ota_desktop.cli import _parse_attributes
+
+    service = _service(args.db)
+    ref = _ref(args)
+    service._release_id(ref)  # a clear error before hashing a large file
+    attributes = {"hardware_version": args.hardware_version, **_parse_attributes(args.attribute)}
+    stored = ArtifactStore(artifact_root(args.db)).add_file(args.file)
+    payload_id = service.add_payload(ref, stored.filename, size=stored.size,
+                                     sha256=stored.sha256, sha1=stored.sha1, md5=stored.md5,
+                                     attributes=attributes)
+    info = {"id": payload_id, "filename": stored.filename, "size": stored.size,
+            "sha256": stored.sha256, "sha1": stored.sha1, "md5": stored.md5,
+            "attributes": attributes}
+    print(json.dumps(info, indent=2) if args.json
+          else f"Added {stored.filename} ({stored.size:,} bytes, sha256 {stored.sha256}).")
+    return 0
+
+
+def _run_change(args: argparse.Namespace, change: Any) -> int:
+    from ota_desktop.whatif import preview
+
+    service = _service(args.db)
+    if args.dry_run:
+        print(json.dumps(preview(service.store, change).to_json(), indent=2))
+        return 0
+    change.apply(service)
+    print(change.describe() + ": done.")
+    return 0
+
+
+def _cmd_activate(args: argparse.Namespace) -> int:
+    from ota_desktop.whatif import Activate, new_seed
+
+    percent = args.rollout_percent
+    if percent is not None and not 0 < percent <= 100:
+        raise BadInput("--rollout-percent is above 0 and at most 100.")
+    staged = percent is not None and percent < 100
+    change = Activate(_ref(args), args.cohort, kind="staged" if staged else "normal",
+                      rollout_percent=percent if staged else None,
+                      seed=args.seed if args.seed is not None else new_seed())
+    return _run_change(args, change)
+
+
+def _cmd_deactivate(args: argparse.Namespace) -> int:
+    from ota_desktop.whatif import Pull
+
+    return _run_change(args, Pull(_ref(args), args.cohort))
+
+
+def _cmd_rollout(args: argparse.Namespace) -> int:
+    from ota_desktop.whatif import SetRollout, new_seed
+
+    return _run_change(args, SetRollout(_ref(args), args.cohort, args.rollout_percent,
+                                        seed=args.seed if args.seed is not None else new_seed()))
+
+
+def _cmd_cohort(args: argparse.Namespace) -> int:
+    service = _service(args.db)
+    if args.cohort_command == "create":
+        service.create_cohort(args.slug, args.name, disable_version_checking=bool(args.dvc),
+                              protected=True if args.protected is None else args.protected,
+                              polling_interval_s=args.polling_interval or 3600)
+        print(f"Created cohort {args.slug}.")
+        return 0
+    service.update_cohort(args.slug, name=args.name, disable_version_checking=args.dvc,
+                          protected=args.protected, polling_interval_s=args.polling_interval)
+    print(f"Updated cohort {args.slug}.")
+    return 0
+
+
+def read_serials(text: str) -> list[str]:
+    """Serials from pasted text or a CSV: one a line, first column, header 'serial' skipped."""
+    serials = []
+    for line in text.splitlines():
+        first = line.split(",")[0].strip().strip('"')
+        if first and first.lower() not in ("serial", "device_serial"):
+            serials.append(first)
+    return serials
+
+
+def _cmd_device(args: argparse.Namespace) -> int:
+    serials = list(args.serials)
+    if args.from_file is not None:
+        serials += read_serials(args.from_file.read_text(encoding="utf-8"))
+    if not serials:
+        raise BadInput("Name the devices to move: serials, or --from-file FILE.")
+    result = _service(args.db).move_devices(serials, args.cohort)
+    if args.json:
+        print(json.dumps({"moved": result.moved, "already": result.already,
+                          "unknown": list(result.unknown)}))
+    else:
+        print(f"Moved {result.moved:,} device(s) to {args.cohort}; {result.already:,} were "
+              f"already there; {len(result.unknown):,} unknown serial(s)"
+              + (f": {', '.join(result.unknown[:10])}" if result.unknown else "") + ".")
+    return 0
+
+
+def _cmd_key(args: argparse.Namespace) -> int:
+    print(_service(args.db).create_project_key(cohort_override=args.cohort_override))
+    return 0
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from ota_desktop.cli import _open_existing
+
+    store: Store = _open_existing(args.db)
+    rows = store.activation_history()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        percent = f" {r['rollout_percent']:g}%" if r["rollout_percent"] is not None else ""
+        sys.stdout.write(f"{r['created_at']}  {r['software_type']} {r['release']:<12} "
+                         f"{r['cohort']:<10} {r['kind']}{percent:<6} {r['status']:<7} "
+                         f"{r['activated_by'] or '(token)'}\n")
+    return 0
