@@ -7,96 +7,14 @@ afterwards gives exactly the previewed counts.
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
+from ota_desktop.changes import Activate, Change, Pull, SetRollout, new_seed
 from ota_desktop.matrix import VersionMatrix
-from ota_desktop.model import ActivationKind, ReleaseRef
 from ota_desktop.queries import matrix_for
 from ota_desktop.service import ProjectService
 from ota_desktop.store.store import Store
-
-
-def new_seed() -> int:
-    return random.SystemRandom().randrange(2**31)
-
-
-class Change(Protocol):
-    """A proposed edit of one cohort's configuration."""
-
-    @property
-    def cohort(self) -> str: ...
-
-    @property
-    def software_type(self) -> str: ...
-
-    def describe(self) -> str: ...
-
-    def apply(self, service: ProjectService) -> None: ...
-
-
-def _release_name(ref: ReleaseRef) -> str:
-    if ref.is_delta:
-        return f"Delta {ref.from_version}→{ref.to_version}"
-    return f"Full release {ref.version}"
-
-
-@dataclass(frozen=True)
-class Activate:
-    ref: ReleaseRef
-    cohort: str
-    kind: ActivationKind = "normal"
-    rollout_percent: float | None = None
-    seed: int = field(default_factory=new_seed)
-
-    @property
-    def software_type(self) -> str:
-        return self.ref.software_type
-
-    def describe(self) -> str:
-        how = (f"as a staged rollout at {self.rollout_percent:g}%" if self.kind == "staged"
-               else "for every device")
-        return f"Activate {_release_name(self.ref)} in {self.cohort} {how}"
-
-    def apply(self, service: ProjectService) -> None:
-        service.activate(self.ref, self.cohort, kind=self.kind,
-                         rollout_percent=self.rollout_percent, seed=self.seed)
-
-
-@dataclass(frozen=True)
-class SetRollout:
-    ref: ReleaseRef
-    cohort: str
-    rollout_percent: float
-    seed: int = field(default_factory=new_seed)
-
-    @property
-    def software_type(self) -> str:
-        return self.ref.software_type
-
-    def describe(self) -> str:
-        return (f"Set the staged rollout of {_release_name(self.ref)} in {self.cohort} to "
-                f"{self.rollout_percent:g}%")
-
-    def apply(self, service: ProjectService) -> None:
-        service.set_rollout_percent(self.ref, self.cohort, self.rollout_percent, seed=self.seed)
-
-
-@dataclass(frozen=True)
-class Pull:
-    ref: ReleaseRef
-    cohort: str
-
-    @property
-    def software_type(self) -> str:
-        return self.ref.software_type
-
-    def describe(self) -> str:
-        return f"Pull (abort) {_release_name(self.ref)} in {self.cohort}"
-
-    def apply(self, service: ProjectService) -> None:
-        service.deactivate(self.ref, self.cohort)
 
 
 @dataclass(frozen=True)
@@ -134,6 +52,10 @@ class WhatIf:
             "final_targets": {"before": list(self.before.final_targets),
                               "after": list(self.after.final_targets)},
         }
+
+
+__all__ = ["Activate", "CellMove", "Change", "Pull", "SetRollout", "WhatIf", "diff",
+           "new_seed", "preview"]
 
 
 class _Rollback(Exception):

@@ -7,18 +7,22 @@ in the background thread and reports back through signals.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import threading
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from ota_desktop.changes import Change
 from ota_desktop.demo import DEMO_DEVICE_COUNT, write_demo
 from ota_desktop.errors import OtaError
 from ota_desktop.gui.tasks import BackgroundRunner
 from ota_desktop.matrix import VersionMatrix, compute_matrix
 from ota_desktop.model import Configuration
+from ota_desktop.service import ProjectService
 from ota_desktop.store.store import Store
+from ota_desktop.whatif import WhatIf, preview
 
 
 class ProjectController(QObject):
@@ -31,15 +35,18 @@ class ProjectController(QObject):
     #: a sentence for the user
     failed = Signal(str)
     idle = Signal()
+    #: the project was edited (apply or revert); views refresh
+    changed = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.runner = BackgroundRunner()
         self.path: Path | None = None
         self.config: Configuration | None = None
-        self.reader: Store | None = None  # the GUI thread's own read connection
+        self.store: Store | None = None  # the GUI thread's own connection (reads, small edits)
         self._worker_store: Store | None = None  # used only in the background thread
         self._matrix_generation = 0
+        self.actor = _user_name()
 
     # --- public API ----------------------------------------------------------------------
 
@@ -57,15 +64,52 @@ class ProjectController(QObject):
         self._matrix_generation += 1
         return self.runner.spawn(self._compute(cohort, software_type, self._matrix_generation))
 
+    # --- edits: small and synchronous, on the GUI thread's own connection -----------------
+
+    def service(self) -> ProjectService:
+        if self.store is None:
+            raise OtaError("Open a project first.")
+        return ProjectService(self.store, actor=self.actor)
+
+    def apply(self, change: Change) -> list[int]:
+        """Apply ``change``; returns the ids of the operations it recorded (for undo)."""
+        service = self.service()
+        first = service.last_operation_id()
+        change.apply(service)
+        ops = list(range(first + 1, service.last_operation_id() + 1))
+        self._after_edit()
+        return ops
+
+    def revert(self, operation_ids: list[int]) -> list[int]:
+        """Undo operations newest first; returns the ids of the undo operations."""
+        service = self.service()
+        undo_ids = []
+        with service.db.atomic():
+            for op_id in reversed(operation_ids):
+                service.revert(op_id)
+                undo_ids.append(service.last_operation_id())
+        self._after_edit()
+        return undo_ids
+
+    def preview(self, change: Change) -> WhatIf:
+        if self.store is None:
+            raise OtaError("Open a project first.")
+        return preview(self.store, change, actor=self.actor)
+
+    def _after_edit(self) -> None:
+        assert self.store is not None
+        self.config = self.store.configuration()
+        self.changed.emit()
+
     @property
     def busy(self) -> bool:
         return self.runner.busy
 
     def shutdown(self) -> None:
         self.runner.shutdown()
-        if self.reader is not None:
-            self.reader.close()
-            self.reader = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
 
     # --- background work -----------------------------------------------------------------
 
@@ -91,9 +135,9 @@ class ProjectController(QObject):
             self.failed.emit(str(exc))
             self.idle.emit()
             return
-        if self.reader is not None:
-            self.reader.close()
-        self.reader = Store.open(path)
+        if self.store is not None:
+            self.store.close()
+        self.store = Store.open(path)
         self.path, self.config = path, config
         self.opened.emit(str(path), config)
         self.idle.emit()
@@ -127,8 +171,6 @@ class ProjectController(QObject):
         await self._open(path)
 
     async def _create_project(self, path: Path, name: str, scheme: str) -> None:
-        from ota_desktop.service import ProjectService
-
         def create() -> None:
             if path.exists():
                 raise OtaError(f"{path} already exists; choose a new file name.")
@@ -169,6 +211,14 @@ class ProjectController(QObject):
         if generation == self._matrix_generation:
             self.matrixReady.emit(matrix)
         self.idle.emit()
+
+
+def _user_name() -> str:
+    """Who is recorded as having made an edit (the OS login; no accounts offline)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "local"
 
 
 def _slug(name: str) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import QModelIndex, QPoint, QSettings, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -14,19 +14,33 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QWidget,
 )
 
 from ota_desktop import NAME
+from ota_desktop.changes import Change
+from ota_desktop.errors import OtaError
+from ota_desktop.gui.activation_dialog import ActivationDialog
 from ota_desktop.gui.controller import ProjectController
 from ota_desktop.gui.device_details import DeviceDetailsDialog
 from ota_desktop.gui.device_list import DeviceListDialog
 from ota_desktop.gui.forms.ui_main_window import Ui_MainWindow
+from ota_desktop.gui.history_dialog import HistoryDialog
 from ota_desktop.gui.icons import icon
+from ota_desktop.gui.matrix_actions import (
+    MatrixAction,
+    build_menu,
+    column_actions,
+    row_actions,
+)
+from ota_desktop.gui.matrix_model import COLUMN_ROLE, FIXED_COLUMNS, ROW_ROLE
 from ota_desktop.gui.matrix_view import MatrixView
+from ota_desktop.gui.release_editor import ReleaseEditor
 from ota_desktop.gui.text import abbreviate, exact
+from ota_desktop.gui.undo import ChangeCommand
 from ota_desktop.matrix import Cell, VersionMatrix
 from ota_desktop.model import Configuration
 from ota_desktop.store.store import DeviceRow
@@ -48,6 +62,7 @@ class MainWindow(QMainWindow):
         self.ui = Ui_MainWindow()
         self.ui.setupUi(self)
         self.matrix_view = MatrixView(self)
+        self.undo_stack = QUndoStack(self)
         self.dialogs: list[QDialog] = []
         self._setup_ui()
         self._connect()
@@ -70,18 +85,84 @@ class MainWindow(QMainWindow):
     def open_cell(self, cell: Cell) -> DeviceListDialog:
         """Show the devices behind a matrix count."""
         matrix = self.matrix
-        assert matrix is not None and self.controller.reader is not None
-        dialog = DeviceListDialog(self.controller.reader, matrix.cohort, matrix.software_type,
+        assert matrix is not None and self.controller.store is not None
+        dialog = DeviceListDialog(self.controller.store, matrix.cohort, matrix.software_type,
                                   cell, self)
         dialog.deviceActivated.connect(self.open_device)
         self._keep(dialog)
         return dialog
 
     def open_device(self, device: DeviceRow) -> DeviceDetailsDialog:
-        assert self.controller.reader is not None
-        dialog = DeviceDetailsDialog(self.controller.reader, device, self)
+        assert self.controller.store is not None
+        dialog = DeviceDetailsDialog(self.controller.store, device, self)
         self._keep(dialog)
         return dialog
+
+    def run_change(self, change: Change) -> bool:
+        """Apply an edit and put it on the undo stack; a refused edit shows why."""
+        try:
+            operation_ids = self.controller.apply(change)
+        except OtaError as exc:
+            self._on_failed(str(exc))
+            return False
+        self.undo_stack.push(ChangeCommand(self.controller, change, operation_ids,
+                                           self._on_failed))
+        self.ui.statusBar.showMessage(f"{change.describe()}: done. Ctrl+Z undoes it.", 8000)
+        return True
+
+    def open_activation(self, action: MatrixAction) -> ActivationDialog:
+        matrix = self.matrix
+        assert matrix is not None and action.ref is not None
+        mode = {"activate": "activate", "rollout": "rollout", "pull": "pull"}[action.kind]
+        dialog = ActivationDialog(self.controller, action.ref, matrix.cohort, mode,
+                                  percent=action.percent, parent=self)
+        dialog.accepted.connect(lambda: self.run_change(dialog.change()))
+        self._keep(dialog)
+        return dialog
+
+    def open_release_editor(self, *, version: str = "", from_version: str | None = None,
+                            delta: bool = False) -> ReleaseEditor:
+        software_type = self.ui.softwareTypeCombo.currentText() or None
+        editor = ReleaseEditor(self.controller, version=version, from_version=from_version,
+                               delta=delta, software_type=software_type, parent=self)
+        editor.accepted.connect(lambda: self.run_change(editor.change()))
+        self._keep(editor)
+        return editor
+
+    def open_history(self) -> HistoryDialog:
+        dialog = HistoryDialog(self.controller, self)
+        self._keep(dialog)
+        return dialog
+
+    def menu_for_cell(self, index: QModelIndex) -> list[MatrixAction]:
+        """The actions a matrix cell offers: list its devices, its column's, its row's."""
+        matrix, config = self.matrix, self.controller.config
+        if matrix is None or config is None or not index.isValid():
+            return []
+        model = self.matrix_view.matrix_model
+        row = model.data(index, ROW_ROLE)
+        actions: list[MatrixAction] = []
+        cell = model.cell_at(index)
+        if cell is not None:
+            actions.append(MatrixAction(f"List the {cell.count:,} devices", "list"))
+        column = model.data(index, COLUMN_ROLE) if index.column() >= FIXED_COLUMNS else None
+        if column is not None:
+            actions += column_actions(config, matrix, column)
+        if row is not None:
+            actions += row_actions(config, matrix, row)
+        return actions
+
+    def trigger(self, action: MatrixAction, index: QModelIndex | None = None) -> None:
+        if action.kind == "list" and index is not None:
+            cell = self.matrix_view.matrix_model.cell_at(index)
+            if cell is not None:
+                self.open_cell(cell)
+        elif action.kind == "create-full":
+            self.open_release_editor(version=action.version)
+        elif action.kind == "create-delta":
+            self.open_release_editor(from_version=action.from_version, delta=True)
+        elif action.kind in ("activate", "rollout", "pull"):
+            self.open_activation(action)
 
     # --- setup ---------------------------------------------------------------------------
 
@@ -100,6 +181,13 @@ class MainWindow(QMainWindow):
             "<b>Δ</b> active Delta · <b>%</b> staged rollout. Click a count to list devices.")
         self.ui.cohortCombo.setEnabled(False)
         self.ui.softwareTypeCombo.setEnabled(False)
+        undo = self.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
+        self.ui.menuEdit.addAction(undo)
+        self.ui.menuEdit.addAction(redo)
+        self.undo_action, self.redo_action = undo, redo
 
     def _connect(self) -> None:
         c = self.controller
@@ -115,6 +203,13 @@ class MainWindow(QMainWindow):
         self.ui.cohortCombo.currentIndexChanged.connect(lambda _i: self.refresh())
         self.ui.softwareTypeCombo.currentIndexChanged.connect(lambda _i: self.refresh())
         self.matrix_view.cellActivated.connect(self._on_cell_activated)
+        self.matrix_view.cellMenuRequested.connect(self._on_cell_menu)
+        self.matrix_view.columnMenuRequested.connect(self._on_column_menu)
+        self.matrix_view.rowMenuRequested.connect(self._on_row_menu)
+        self.ui.actionNewRelease.triggered.connect(lambda: self.open_release_editor())
+        self.ui.actionNewDelta.triggered.connect(lambda: self.open_release_editor(delta=True))
+        self.ui.actionHistory.triggered.connect(self.open_history)
+        c.changed.connect(self.refresh)
 
     def _keep(self, dialog: QDialog) -> None:
         self.dialogs.append(dialog)
@@ -125,6 +220,8 @@ class MainWindow(QMainWindow):
     # --- slots ---------------------------------------------------------------------------
 
     def _on_opened(self, path: str, config: Configuration) -> None:
+        if self.settings.value(LAST_PROJECT_KEY) != path:
+            self.undo_stack.clear()  # edits of another project cannot be undone here
         self.settings.setValue(LAST_PROJECT_KEY, path)
         self.setWindowTitle(f"{config.project.name} — {Path(path).name} — {NAME}")
         previous = self.ui.cohortCombo.currentData()
@@ -173,6 +270,30 @@ class MainWindow(QMainWindow):
 
     def _on_cell_activated(self, cell: Cell) -> None:
         self.open_cell(cell)
+
+    def _popup(self, actions: list[MatrixAction], pos: QPoint,
+               index: QModelIndex | None = None) -> None:
+        if not actions:
+            return
+        menu = QMenu(self)
+        build_menu(menu, actions, lambda a: self.trigger(a, index))
+        menu.popup(pos)
+        self.last_menu = menu
+
+    def _on_cell_menu(self, index: QModelIndex, pos: QPoint) -> None:
+        self._popup(self.menu_for_cell(index), pos, index)
+
+    def _on_column_menu(self, section: int, pos: QPoint) -> None:
+        matrix, config = self.matrix, self.controller.config
+        column = self.matrix_view.matrix_model.headerData(
+            section, Qt.Orientation.Horizontal, COLUMN_ROLE)
+        if matrix is not None and config is not None and column is not None:
+            self._popup(column_actions(config, matrix, column), pos)
+
+    def _on_row_menu(self, section: int, pos: QPoint) -> None:
+        matrix, config = self.matrix, self.controller.config
+        if matrix is not None and config is not None and 0 <= section < len(matrix.rows):
+            self._popup(row_actions(config, matrix, matrix.rows[section]), pos)
 
     def _on_open_triggered(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)

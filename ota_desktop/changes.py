@@ -1,0 +1,148 @@
+"""Proposed edits as values: each describes itself and applies through the service.
+
+The window's undo stack, the what-if preview and the CLI all take the same Change objects, so
+an edit is previewed, applied and re-applied (redo) by one mechanism. A Change that draws
+staged devices carries its seed, so a preview and the real edit mark the same devices.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ota_desktop.model import ActivationKind, ReleaseRef
+from ota_desktop.service import ProjectService
+
+
+def new_seed() -> int:
+    return random.SystemRandom().randrange(2**31)
+
+
+class Change(Protocol):
+    """A proposed edit; ``cohort``/``software_type`` name the matrix it affects."""
+
+    @property
+    def cohort(self) -> str: ...
+
+    @property
+    def software_type(self) -> str: ...
+
+    def describe(self) -> str: ...
+
+    def apply(self, service: ProjectService) -> None: ...
+
+
+def _release_name(ref: ReleaseRef) -> str:
+    if ref.is_delta:
+        return f"Delta {ref.from_version}→{ref.to_version}"
+    return f"Full release {ref.version}"
+
+
+@dataclass(frozen=True)
+class Activate:
+    ref: ReleaseRef
+    cohort: str
+    kind: ActivationKind = "normal"
+    rollout_percent: float | None = None
+    seed: int = field(default_factory=new_seed)
+
+    @property
+    def software_type(self) -> str:
+        return self.ref.software_type
+
+    def describe(self) -> str:
+        how = (f"as a staged rollout at {self.rollout_percent:g}%" if self.kind == "staged"
+               else "for every device")
+        return f"Activate {_release_name(self.ref)} in {self.cohort} {how}"
+
+    def apply(self, service: ProjectService) -> None:
+        service.activate(self.ref, self.cohort, kind=self.kind,
+                         rollout_percent=self.rollout_percent, seed=self.seed)
+
+
+@dataclass(frozen=True)
+class SetRollout:
+    ref: ReleaseRef
+    cohort: str
+    rollout_percent: float
+    seed: int = field(default_factory=new_seed)
+
+    @property
+    def software_type(self) -> str:
+        return self.ref.software_type
+
+    def describe(self) -> str:
+        return (f"Set the staged rollout of {_release_name(self.ref)} in {self.cohort} to "
+                f"{self.rollout_percent:g}%")
+
+    def apply(self, service: ProjectService) -> None:
+        service.set_rollout_percent(self.ref, self.cohort, self.rollout_percent, seed=self.seed)
+
+
+@dataclass(frozen=True)
+class Pull:
+    ref: ReleaseRef
+    cohort: str
+
+    @property
+    def software_type(self) -> str:
+        return self.ref.software_type
+
+    def describe(self) -> str:
+        return f"Pull (abort) {_release_name(self.ref)} in {self.cohort}"
+
+    def apply(self, service: ProjectService) -> None:
+        service.deactivate(self.ref, self.cohort)
+
+
+
+
+@dataclass(frozen=True)
+class NewPayload:
+    filename: str
+    size: int
+    sha256: str
+    sha1: str
+    md5: str
+    attributes: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class CreateRelease:
+    """A Full release (or, with ``from_version``, a Delta) and its payloads, in one edit."""
+
+    software_type: str
+    version: str
+    from_version: str | None = None
+    must_pass_through: bool = False
+    revision: str = ""
+    notes: str = ""
+    payloads: Sequence[NewPayload] = ()
+    cohort: str = ""
+
+    @property
+    def ref(self) -> ReleaseRef:
+        if self.from_version is not None:
+            return ReleaseRef(self.software_type, from_version=self.from_version,
+                              to_version=self.version)
+        return ReleaseRef(self.software_type, version=self.version)
+
+    def describe(self) -> str:
+        if self.from_version is not None:
+            return f"Create Delta release {self.from_version}→{self.version}"
+        return f"Create {'MPT ' if self.must_pass_through else ''}Full release {self.version}"
+
+    def apply(self, service: ProjectService) -> None:
+        with service.db.atomic():  # all or nothing; each step is its own recorded operation
+            if self.from_version is not None:
+                service.create_delta(self.software_type, self.from_version, self.version,
+                                     revision=self.revision, notes=self.notes)
+            else:
+                service.create_release(self.software_type, self.version,
+                                       must_pass_through=self.must_pass_through,
+                                       revision=self.revision, notes=self.notes)
+            for p in self.payloads:
+                service.add_payload(self.ref, p.filename, size=p.size, sha256=p.sha256,
+                                    sha1=p.sha1, md5=p.md5, attributes=p.attributes)

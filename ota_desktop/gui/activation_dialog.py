@@ -1,0 +1,180 @@
+"""Activate a release in a cohort (normally or as a staged rollout), change a rollout's
+percentage, or pull it — always showing the what-if before anything is applied."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QRadioButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ota_desktop.changes import Activate, Change, Pull, SetRollout, new_seed
+from ota_desktop.errors import OtaError
+from ota_desktop.gui.controller import ProjectController
+from ota_desktop.gui.text import exact
+from ota_desktop.model import ReleaseRef
+from ota_desktop.whatif import WhatIf
+
+Mode = Literal["activate", "rollout", "pull"]
+_TITLES = {"activate": "Activate release", "rollout": "Configure staged rollout",
+           "pull": "Pull (abort) release"}
+_BUTTONS = {"activate": "&Activate", "rollout": "&Apply", "pull": "&Pull"}
+
+
+class ActivationDialog(QDialog):
+    def __init__(self, controller: ProjectController, ref: ReleaseRef, cohort: str,
+                 mode: Mode = "activate", percent: float | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.ref = ref
+        self.mode = mode
+        self.seed = new_seed()  # fixed for this dialog: preview and apply draw the same devices
+        self.whatif: WhatIf | None = None
+        self._timer = QTimer(self, singleShot=True, interval=120)
+        self._timer.timeout.connect(self._refresh_preview)
+        self._setup_ui(cohort, percent)
+        self._refresh_preview()
+
+    # --- public API ----------------------------------------------------------------------
+
+    def change(self) -> Change:
+        cohort = self.cohort_combo.currentData()
+        if self.mode == "pull":
+            return Pull(self.ref, cohort)
+        percent = self.percent_spin.value()
+        if self.mode == "rollout":
+            return SetRollout(self.ref, cohort, percent, seed=self.seed)
+        staged = self.staged_radio.isChecked()
+        return Activate(self.ref, cohort, kind="staged" if staged else "normal",
+                        rollout_percent=percent if staged else None, seed=self.seed)
+
+    @property
+    def apply_button(self):  # noqa: ANN201 - a QPushButton
+        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+
+    # --- setup ---------------------------------------------------------------------------
+
+    def _setup_ui(self, cohort: str, percent: float | None) -> None:
+        self.setWindowTitle(_TITLES[self.mode])
+        self.resize(640, 460)
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        name = (f"Delta {self.ref.from_version} → {self.ref.to_version}" if self.ref.is_delta
+                else f"Full release {self.ref.version}")
+        form.addRow("Release:", QLabel(f"<b>{name}</b> ({self.ref.software_type})"))
+        self.cohort_combo = QComboBox(self)
+        config = self.controller.config
+        for c in config.cohorts if config else ():
+            self.cohort_combo.addItem(c.name if c.name == c.slug else f"{c.name} ({c.slug})",
+                                      c.slug)
+        self.cohort_combo.setCurrentIndex(max(self.cohort_combo.findData(cohort), 0))
+        self.cohort_combo.setEnabled(self.mode == "activate")
+        form.addRow("&Cohort:", self.cohort_combo)
+
+        self.normal_radio = QRadioButton("&Normal: every device in the cohort", self)
+        self.staged_radio = QRadioButton("&Staged rollout:", self)
+        group = QButtonGroup(self)
+        group.addButton(self.normal_radio)
+        group.addButton(self.staged_radio)
+        self.percent_spin = QDoubleSpinBox(self)
+        self.percent_spin.setRange(0.1, 99.9)
+        self.percent_spin.setDecimals(1)
+        self.percent_spin.setSuffix(" %")
+        self.percent_spin.setValue(percent if percent is not None else 10.0)
+        self.percent_spin.setAccessibleName("Rollout percentage")
+        staged_row = QHBoxLayout()
+        staged_row.addWidget(self.staged_radio)
+        staged_row.addWidget(self.percent_spin)
+        staged_row.addStretch()
+        if self.mode == "activate":
+            self.normal_radio.setChecked(True)
+            form.addRow("How:", self.normal_radio)
+            form.addRow("", staged_row)
+        elif self.mode == "rollout":
+            self.staged_radio.setChecked(True)
+            self.staged_radio.setText("Staged share:")
+            form.addRow("", staged_row)
+        self.percent_spin.setEnabled(self.mode == "rollout")
+        layout.addLayout(form)
+
+        self.summary_label = QLabel(self)
+        self.summary_label.setWordWrap(True)
+        layout.addWidget(self.summary_label)
+        self.preview_table = QTableWidget(0, 5, self)
+        self.preview_table.setHorizontalHeaderLabels(
+            ["Current", "Next", "Devices now", "After", "Change"])
+        self.preview_table.verticalHeader().hide()
+        self.preview_table.horizontalHeader().setStretchLastSection(True)
+        self.preview_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        layout.addWidget(self.preview_table)
+        self.error_label = QLabel(self)
+        self.error_label.setObjectName("errorLabel")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: palette(link); font-weight: bold;")
+        self.error_label.hide()
+        layout.addWidget(self.error_label)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                        | QDialogButtonBox.StandardButton.Cancel, parent=self)
+        self.apply_button.setText(_BUTTONS[self.mode])
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+
+        self.cohort_combo.currentIndexChanged.connect(self._schedule)
+        self.staged_radio.toggled.connect(self._on_staged_toggled)
+        self.percent_spin.valueChanged.connect(self._schedule)
+
+    # --- slots ---------------------------------------------------------------------------
+
+    def _on_staged_toggled(self, staged: bool) -> None:
+        self.percent_spin.setEnabled(staged)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        self._timer.start()
+
+    def _refresh_preview(self) -> None:
+        try:
+            whatif = self.controller.preview(self.change())
+        except OtaError as exc:
+            self.whatif = None
+            self.preview_table.setRowCount(0)
+            self.summary_label.setText("")
+            self.error_label.setText(str(exc))
+            self.error_label.show()
+            self.apply_button.setEnabled(False)
+            return
+        self.whatif = whatif
+        self.error_label.hide()
+        self.apply_button.setEnabled(True)
+        moved = whatif.devices_moved
+        self.summary_label.setText(
+            f"{whatif.description}: {exact(moved)} device{'s' if moved != 1 else ''} change "
+            f"their next step." if moved else
+            f"{whatif.description}: no device's next step changes.")
+        self.preview_table.setRowCount(len(whatif.moves))
+        for row, move in enumerate(whatif.moves):
+            stays = move.column == move.row
+            values = (move.row, f"{move.column} (stay)" if stays else move.column,
+                      exact(move.before), exact(move.after), f"{move.delta:+,}")
+            for col, value in enumerate(values):
+                item = QTableWidgetItem(value)
+                if col >= 2:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                self.preview_table.setItem(row, col, item)

@@ -1,0 +1,277 @@
+"""Create a Full (or must-pass-through) release, or a Delta release, with its payloads.
+
+Versions are checked live by the project's scheme; payload files are hashed and stored in
+the background with a progress bar, added by file dialog or by dropping them on the dialog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ota_desktop.artifacts import ArtifactStore, StoredArtifact, artifact_root
+from ota_desktop.changes import CreateRelease, NewPayload
+from ota_desktop.errors import BadInput, InvalidVersion, OtaError
+from ota_desktop.gui.controller import ProjectController
+
+FILE, SIZE, SHA256, HARDWARE, ATTRIBUTES = range(5)
+
+
+class ReleaseEditor(QDialog):
+    """``from_version`` given (or ``delta=True``): a Delta release editor."""
+
+    #: a payload file finished hashing (for tests and status)
+    payloadAdded = Signal(object)
+
+    def __init__(self, controller: ProjectController, *, version: str = "",
+                 from_version: str | None = None, delta: bool = False,
+                 software_type: str | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.delta = delta or from_version is not None
+        self.artifacts: list[StoredArtifact] = []
+        self.hashing = 0
+        self.setAcceptDrops(True)
+        self._setup_ui(version, from_version or "", software_type)
+        self._validate()
+
+    # --- public API ----------------------------------------------------------------------
+
+    def change(self) -> CreateRelease:
+        payloads = []
+        for row, artifact in enumerate(self.artifacts):
+            payloads.append(NewPayload(
+                artifact.filename, artifact.size, artifact.sha256, artifact.sha1, artifact.md5,
+                {"hardware_version": self._cell(row, HARDWARE),
+                 **_parse_attributes(self._cell(row, ATTRIBUTES))}))
+        return CreateRelease(
+            software_type=self.software_type_combo.currentText(),
+            version=self.version_edit.text().strip(),
+            from_version=self.from_edit.text().strip() if self.delta else None,
+            must_pass_through=self.mpt_check.isChecked(),
+            revision=self.revision_edit.text().strip(),
+            notes=self.notes_edit.toPlainText().strip(),
+            payloads=tuple(payloads),
+        )
+
+    def add_files(self, paths: list[Path]) -> asyncio.Task[None]:
+        """Hash and store files in the background; the rows appear when each is done."""
+        return self.controller.runner.spawn(self._add_files(paths))
+
+    @property
+    def ok_button(self):  # noqa: ANN201 - a QPushButton
+        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+
+    # --- setup ---------------------------------------------------------------------------
+
+    def _setup_ui(self, version: str, from_version: str, software_type: str | None) -> None:
+        self.setWindowTitle("New Delta release" if self.delta else "New Full release")
+        self.resize(720, 520)
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.software_type_combo = QComboBox(self)
+        config = self.controller.config
+        self.software_type_combo.addItems(list(config.software_types) if config else ["main"])
+        if software_type:
+            self.software_type_combo.setCurrentText(software_type)
+        form.addRow("&Software type:", self.software_type_combo)
+        self.from_edit = QLineEdit(from_version, self)
+        self.version_edit = QLineEdit(version, self)
+        if self.delta:
+            form.addRow("&From version:", self.from_edit)
+            form.addRow("&To version:", self.version_edit)
+        else:
+            form.addRow("&Version:", self.version_edit)
+        self.version_error = QLabel(self)
+        self.version_error.setObjectName("versionError")
+        self.version_error.setStyleSheet("color: palette(link);")
+        self.version_error.setWordWrap(True)
+        form.addRow("", self.version_error)
+        self.mpt_check = QCheckBox("&Must pass through (devices below it stop here first)", self)
+        self.mpt_check.setVisible(not self.delta)
+        if not self.delta:
+            form.addRow("", self.mpt_check)
+        self.revision_edit = QLineEdit(self)
+        self.revision_edit.setPlaceholderText("VCS commit, e.g. the output of git rev-parse HEAD")
+        form.addRow("&Revision:", self.revision_edit)
+        self.notes_edit = QPlainTextEdit(self)
+        self.notes_edit.setMaximumHeight(70)
+        form.addRow("&Notes:", self.notes_edit)
+        layout.addLayout(form)
+
+        layout.addWidget(QLabel("Payloads (drop files here; each needs a hardware version):"))
+        self.payload_table = QTableWidget(0, 5, self)
+        self.payload_table.setHorizontalHeaderLabels(
+            ["File", "Size", "sha256", "Hardware version", "Other attributes (k=v, …)"])
+        self.payload_table.horizontalHeader().setStretchLastSection(True)
+        layout.addWidget(self.payload_table)
+        row = QHBoxLayout()
+        self.add_button = QPushButton("Add &file…", self)
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.hide()
+        row.addWidget(self.add_button)
+        row.addWidget(self.progress_bar)
+        row.addStretch()
+        layout.addLayout(row)
+        self.error_label = QLabel(self)
+        self.error_label.setObjectName("errorLabel")
+        self.error_label.setStyleSheet("color: palette(link); font-weight: bold;")
+        self.error_label.setWordWrap(True)
+        layout.addWidget(self.error_label)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                        | QDialogButtonBox.StandardButton.Cancel, parent=self)
+        self.ok_button.setText("&Create")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+
+        self.add_button.clicked.connect(self._on_add_clicked)
+        for edit in (self.version_edit, self.from_edit):
+            edit.textChanged.connect(self._validate)
+        self.payload_table.itemChanged.connect(self._validate)
+
+    # --- validation ----------------------------------------------------------------------
+
+    def _cell(self, row: int, col: int) -> str:
+        item = self.payload_table.item(row, col)
+        return item.text().strip() if item else ""
+
+    def _problem(self) -> tuple[str, str]:
+        """(version problem, other problem); empty strings when all is well."""
+        config = self.controller.config
+        if config is None:
+            return "", "Open a project first."
+        scheme = config.scheme
+        version = self.version_edit.text().strip()
+        label = "To version" if self.delta else "Version"
+        if not version:
+            return f"{label} is required.", ""
+        try:
+            key = scheme.precedence(version)
+            if self.delta:
+                old = self.from_edit.text().strip()
+                if not old:
+                    return "From version is required.", ""
+                if scheme.precedence(old) >= key:
+                    return (f"{version} is not newer than {old}: a Delta release never "
+                            "downgrades.", "")
+        except InvalidVersion as exc:
+            return str(exc), ""
+        change = self.change_or_none()
+        if change is not None and config.find_release(change.ref) is not None:
+            return f"That {'Delta' if self.delta else 'Full'} release already exists.", ""
+        if self.hashing:
+            return "", "Waiting for payload files to finish hashing…"
+        for row in range(len(self.artifacts)):
+            if not self._cell(row, HARDWARE):
+                return "", f"Payload {self._cell(row, FILE)} needs a hardware version."
+            try:
+                _parse_attributes(self._cell(row, ATTRIBUTES))
+            except BadInput as exc:
+                return "", str(exc)
+        return "", ""
+
+    def change_or_none(self) -> CreateRelease | None:
+        try:
+            return self.change()
+        except BadInput:
+            return None
+
+    def _validate(self) -> None:
+        version_problem, other = self._problem()
+        self.version_error.setText(version_problem)
+        self.error_label.setText(other)
+        self.ok_button.setEnabled(not version_problem and not other)
+
+    # --- payload files -------------------------------------------------------------------
+
+    def _on_add_clicked(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add payload files")
+        if paths:
+            self.add_files([Path(p) for p in paths])
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.add_files(paths)
+
+    async def _add_files(self, paths: list[Path]) -> None:
+        if self.controller.path is None:
+            return
+        store = ArtifactStore(artifact_root(self.controller.path))
+        loop = asyncio.get_event_loop()
+        for path in paths:
+            self.hashing += 1
+            self.progress_bar.setRange(0, 1000)
+            self.progress_bar.setValue(0)
+            self.progress_bar.setFormat(f"Hashing {path.name}… %p%")
+            self.progress_bar.show()
+            self._validate()
+
+            def report(done: int, total: int) -> None:
+                value = int(1000 * done / total) if total else 1000
+                loop.call_soon_threadsafe(self.progress_bar.setValue, value)
+
+            try:
+                artifact = await self.controller.runner.run(store.add_file, path, report)
+            except (OtaError, OSError) as exc:
+                self.error_label.setText(f"Could not add {path.name}: {exc}")
+                continue
+            finally:
+                self.hashing -= 1
+            self._append(artifact)
+            self.payloadAdded.emit(artifact)
+        self.progress_bar.hide()
+        self._validate()
+
+    def _append(self, artifact: StoredArtifact) -> None:
+        self.artifacts.append(artifact)
+        row = self.payload_table.rowCount()
+        self.payload_table.blockSignals(True)
+        self.payload_table.insertRow(row)
+        for col, text in ((FILE, artifact.filename), (SIZE, f"{artifact.size:,}"),
+                          (SHA256, artifact.sha256[:16] + "…")):
+            item = QTableWidgetItem(text)
+            item.setFlags(item.flags() & ~item.flags().ItemIsEditable)
+            self.payload_table.setItem(row, col, item)
+        previous = self._cell(row - 1, HARDWARE) if row else ""
+        self.payload_table.setItem(row, HARDWARE, QTableWidgetItem(previous))
+        self.payload_table.setItem(row, ATTRIBUTES, QTableWidgetItem(""))
+        self.payload_table.blockSignals(False)
+        self.payload_table.resizeColumnsToContents()
+
+
+def _parse_attributes(text: str) -> dict[str, str]:
+    attributes: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"Attributes are written key=value, not {part!r}.")
+        attributes[key.strip()] = value.strip()
+    return attributes
