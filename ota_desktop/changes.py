@@ -146,3 +146,87 @@ class CreateRelease:
             for p in self.payloads:
                 service.add_payload(self.ref, p.filename, size=p.size, sha256=p.sha256,
                                     sha1=p.sha1, md5=p.md5, attributes=p.attributes)
+
+
+@dataclass(frozen=True)
+class CreateCohort:
+    slug: str
+    name: str = ""
+    disable_version_checking: bool = False
+    protected: bool = True
+    polling_interval_s: int = 3600
+    software_type: str = ""
+
+    @property
+    def cohort(self) -> str:
+        return self.slug
+
+    def describe(self) -> str:
+        return f"Create cohort {self.slug}"
+
+    def apply(self, service: ProjectService) -> None:
+        service.create_cohort(self.slug, self.name or None,
+                              disable_version_checking=self.disable_version_checking,
+                              protected=self.protected,
+                              polling_interval_s=self.polling_interval_s)
+
+
+@dataclass(frozen=True)
+class UpdateCohort:
+    cohort: str
+    name: str | None = None
+    disable_version_checking: bool | None = None
+    protected: bool | None = None
+    polling_interval_s: int | None = None
+    software_type: str = ""
+
+    def describe(self) -> str:
+        return f"Edit cohort {self.cohort}"
+
+    def apply(self, service: ProjectService) -> None:
+        service.update_cohort(self.cohort, name=self.name,
+                              disable_version_checking=self.disable_version_checking,
+                              protected=self.protected,
+                              polling_interval_s=self.polling_interval_s)
+
+
+@dataclass(frozen=True)
+class MoveDevices:
+    serials: tuple[str, ...]
+    cohort: str
+    software_type: str = ""
+
+    def describe(self) -> str:
+        return f"Move {len(self.serials):,} device(s) to {self.cohort}"
+
+    def apply(self, service: ProjectService) -> None:
+        service.move_devices(self.serials, self.cohort)
+
+
+@dataclass(frozen=True)
+class CreateKey:
+    key: str
+    cohort_override: str | None = None
+    cohort: str = ""
+    software_type: str = ""
+
+    def describe(self) -> str:
+        return "Create a project key" + (f" (overrides to {self.cohort_override})"
+                                         if self.cohort_override else "")
+
+    def apply(self, service: ProjectService) -> None:
+        service.create_project_key(self.key, self.cohort_override)
+
+
+@dataclass(frozen=True)
+class SetKeyOverride:
+    key: str
+    cohort_override: str | None
+    cohort: str = ""
+    software_type: str = ""
+
+    def describe(self) -> str:
+        return f"Set the cohort override of key {self.key[:6]}… to {self.cohort_override or 'none'}"
+
+    def apply(self, service: ProjectService) -> None:
+        service.set_key_override(self.key, self.cohort_override)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QHeaderView,
     QLabel,
+    QPushButton,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -91,6 +92,8 @@ class DeviceListModel(QAbstractTableModel):
 class DeviceListDialog(QDialog):
     #: a DeviceRow the user wants to look at
     deviceActivated = Signal(object)
+    #: serials of the selected devices, to move to another cohort
+    moveRequested = Signal(list)
 
     def __init__(self, store: Store, cohort: str, software_type: str, cell: Cell,
                  parent: QWidget | None = None) -> None:
@@ -121,6 +124,18 @@ class DeviceListDialog(QDialog):
         for col, width in enumerate((170, 120, 130, 70)):
             self.view.setColumnWidth(col, width)
         layout.addWidget(self.view)
+        self.move_button = QPushButton("&Move selected to cohort…", self)
+        self.move_button.clicked.connect(self._on_move_clicked)
+        layout.addWidget(self.move_button)
+
+    def selected_serials(self) -> list[str]:
+        rows = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
+        return [d.serial for d in (self.model.device(r) for r in rows) if d is not None]
+
+    def _on_move_clicked(self) -> None:
+        serials = self.selected_serials()
+        if serials:
+            self.moveRequested.emit(serials)
 
     def _on_activated(self, index: QModelIndex) -> None:
         device = self.model.device(index.row())

@@ -24,12 +24,14 @@ from ota_desktop import NAME
 from ota_desktop.changes import Change
 from ota_desktop.errors import OtaError
 from ota_desktop.gui.activation_dialog import ActivationDialog
+from ota_desktop.gui.cohorts_dialog import CohortsDialog, MoveDevicesDialog
 from ota_desktop.gui.controller import ProjectController
 from ota_desktop.gui.device_details import DeviceDetailsDialog
 from ota_desktop.gui.device_list import DeviceListDialog
 from ota_desktop.gui.forms.ui_main_window import Ui_MainWindow
 from ota_desktop.gui.history_dialog import HistoryDialog
 from ota_desktop.gui.icons import icon
+from ota_desktop.gui.keys_dialog import KeysDialog
 from ota_desktop.gui.matrix_actions import (
     MatrixAction,
     build_menu,
@@ -38,6 +40,7 @@ from ota_desktop.gui.matrix_actions import (
 )
 from ota_desktop.gui.matrix_model import COLUMN_ROLE, FIXED_COLUMNS, ROW_ROLE
 from ota_desktop.gui.matrix_view import MatrixView
+from ota_desktop.gui.paths_dialog import PathsDialog
 from ota_desktop.gui.release_editor import ReleaseEditor
 from ota_desktop.gui.text import abbreviate, exact
 from ota_desktop.gui.undo import ChangeCommand
@@ -89,6 +92,7 @@ class MainWindow(QMainWindow):
         dialog = DeviceListDialog(self.controller.store, matrix.cohort, matrix.software_type,
                                   cell, self)
         dialog.deviceActivated.connect(self.open_device)
+        dialog.moveRequested.connect(self.open_move_devices)
         self._keep(dialog)
         return dialog
 
@@ -131,6 +135,30 @@ class MainWindow(QMainWindow):
 
     def open_history(self) -> HistoryDialog:
         dialog = HistoryDialog(self.controller, self)
+        self._keep(dialog)
+        return dialog
+
+    def open_cohorts(self) -> CohortsDialog:
+        dialog = CohortsDialog(self.controller, self.run_change, self)
+        self._keep(dialog)
+        return dialog
+
+    def open_keys(self) -> KeysDialog:
+        dialog = KeysDialog(self.controller, self.run_change, self)
+        self._keep(dialog)
+        return dialog
+
+    def open_paths(self) -> PathsDialog | None:
+        matrix = self.matrix
+        if matrix is None:
+            return None
+        dialog = PathsDialog(self.controller, matrix.cohort, matrix.software_type, self)
+        self._keep(dialog)
+        return dialog
+
+    def open_move_devices(self, serials: list[str]) -> MoveDevicesDialog:
+        dialog = MoveDevicesDialog(self.controller, None, self, serials=serials)
+        dialog.accepted.connect(lambda: self.run_change(dialog.change()))
         self._keep(dialog)
         return dialog
 
@@ -209,7 +237,10 @@ class MainWindow(QMainWindow):
         self.ui.actionNewRelease.triggered.connect(lambda: self.open_release_editor())
         self.ui.actionNewDelta.triggered.connect(lambda: self.open_release_editor(delta=True))
         self.ui.actionHistory.triggered.connect(self.open_history)
-        c.changed.connect(self.refresh)
+        self.ui.actionCohorts.triggered.connect(self.open_cohorts)
+        self.ui.actionKeys.triggered.connect(self.open_keys)
+        self.ui.actionPaths.triggered.connect(self.open_paths)
+        c.changed.connect(self._on_changed)
 
     def _keep(self, dialog: QDialog) -> None:
         self.dialogs.append(dialog)
@@ -224,6 +255,15 @@ class MainWindow(QMainWindow):
             self.undo_stack.clear()  # edits of another project cannot be undone here
         self.settings.setValue(LAST_PROJECT_KEY, path)
         self.setWindowTitle(f"{config.project.name} — {Path(path).name} — {NAME}")
+        self._fill_selectors(config)
+
+    def _on_changed(self) -> None:
+        if self.controller.config is not None:
+            self._fill_selectors(self.controller.config)
+
+    def _fill_selectors(self, config: Configuration) -> None:
+        """Cohort and software-type choices from ``config``, keeping the current choice."""
+        previous_type = self.ui.softwareTypeCombo.currentText()
         previous = self.ui.cohortCombo.currentData()
         for combo in (self.ui.cohortCombo, self.ui.softwareTypeCombo):
             combo.blockSignals(True)
@@ -232,6 +272,8 @@ class MainWindow(QMainWindow):
             label = cohort.name if cohort.name == cohort.slug else f"{cohort.name} ({cohort.slug})"
             self.ui.cohortCombo.addItem(label, cohort.slug)
         self.ui.softwareTypeCombo.addItems(list(config.software_types))
+        self.ui.softwareTypeCombo.setCurrentIndex(
+            max(self.ui.softwareTypeCombo.findText(previous_type), 0))
         index = self.ui.cohortCombo.findData(previous)
         self.ui.cohortCombo.setCurrentIndex(max(index, 0))
         for combo in (self.ui.cohortCombo, self.ui.softwareTypeCombo):

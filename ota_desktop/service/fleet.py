@@ -133,25 +133,18 @@ class FleetEdits(ServiceBase):
         cleared. Unknown serials are counted and named, never silently skipped."""
         cohort_id = self.store.cohort_id(cohort)
         wanted = list(dict.fromkeys(s.strip() for s in serials if s.strip()))
-        found: dict[str, tuple[int, str, int]] = {}
-        for start in range(0, len(wanted), 500):
-            part = wanted[start:start + 500]
-            for r in self.db.execute(
-                "SELECT d.serial, d.id, c.slug, d.staged FROM devices d "
-                "JOIN cohorts c ON c.id = d.cohort_id "
-                f"WHERE d.serial IN ({', '.join('?' * len(part))})", part):
-                found[r[0]] = (r[1], r[2], r[3])
+        found = self.store.devices_by_serial(wanted)
         unknown = [s for s in wanted if s not in found]
-        movers = [(s, v) for s, v in found.items() if v[1] != cohort]
+        movers = [d for d in found.values() if d.cohort != cohort]
         result = MoveResult(moved=len(movers), already=len(found) - len(movers),
                             unknown=tuple(unknown))
         if not movers:
             return result
-        before = [{"serial": s, "cohort": v[1], "staged": bool(v[2])} for s, v in movers]
+        before = [{"serial": d.serial, "cohort": d.cohort, "staged": d.staged} for d in movers]
         with self.operation("devices.move", f"cohort:{cohort}", before=before) as op:
             self.db.conn.executemany("UPDATE devices SET cohort_id = ?, staged = 0 WHERE id = ?",
-                                     [(cohort_id, v[0]) for _, v in movers])
-            op.after = {"cohort": cohort, "serials": [s for s, _ in movers]}
+                                     [(cohort_id, d.id) for d in movers])
+            op.after = {"cohort": cohort, "serials": [d.serial for d in movers]}
         return result
 
     def add_devices(self, devices: Iterable[NewDevice], *, batch: int = 50_000,

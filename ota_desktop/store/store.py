@@ -315,3 +315,27 @@ class Store:
                 "LEFT JOIN delta_releases d ON d.id = a.delta_release_id "
                 "ORDER BY a.created_at, a.id")
         ]
+
+    def distribution(self) -> dict[str, list[tuple[str, int]]]:
+        """Per cohort: (software type/version label, devices), most devices first."""
+        out: dict[str, list[tuple[str, int]]] = {c.slug: [] for c in self.cohorts()}
+        for slug, software_type, version, count in self.db.execute(
+            "SELECT c.slug, g.software_type, g.version, sum(g.count) FROM device_groups g "
+            "JOIN cohorts c ON c.id = g.cohort_id GROUP BY c.slug, g.software_type, g.version "
+            "ORDER BY sum(g.count) DESC"
+        ):
+            out[slug].append((version if software_type == "main" else
+                              f"{software_type} {version}", int(count)))
+        return out
+
+    def devices_by_serial(self, serials: Sequence[str]) -> dict[str, DeviceRow]:
+        """The known devices among ``serials`` (looked up in batches)."""
+        found: dict[str, DeviceRow] = {}
+        for start in range(0, len(serials), 500):
+            part = list(serials[start:start + 500])
+            for r in self.db.execute(
+                f"SELECT {_DEVICE_COLUMNS} FROM devices d JOIN cohorts c ON c.id = d.cohort_id "
+                f"WHERE d.serial IN ({', '.join('?' * len(part))})", part):
+                row = _device_row(r)
+                found[row.serial] = row
+        return found
