@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ota_desktop import __version__
-from ota_desktop.errors import BadInput, InvalidVersion, OtaError, StoreError
+from ota_desktop.errors import BadInput, InvalidVersion, NotAProjectFile, OtaError
 from ota_desktop.store.store import Store
 from ota_desktop.versions import SCHEME_NAMES, get_scheme, sorted_versions
 
@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    for arg in args_list:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            print(f"ota-desktop: the argument {arg.encode('utf-8', 'replace').decode()!r} is "
+                  "not valid UTF-8 text.", file=sys.stderr)
+            return 2
     if not args_list:
         return _gui(None)
     args = build_parser().parse_args(args_list)
@@ -92,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _open_existing(path: Path) -> Store:
     if not path.exists():
-        raise StoreError(f"There is no project file at {path}; create one with "
+        raise NotAProjectFile(f"There is no project file at {path}; create one with "
                          f"'ota-desktop demo --db {path}' or 'ota-desktop import'.")
     store = Store.open(path)
     store.project()  # a clear error when the file holds no project
@@ -113,6 +120,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from ota_desktop.demo import write_demo
 
     path: Path = args.db
+    if not 0 < args.scale <= 1:
+        raise BadInput("--scale is a fraction above 0 and at most 1.")
     if path.exists():
         if not args.force:
             raise BadInput(f"{path} already exists; pass --force to replace it.")
@@ -140,10 +149,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from ota_desktop.snapshot import export_snapshot
 
     store = _open_existing(args.db)
+    if args.file.is_dir():
+        raise BadInput(f"{args.file} is a folder; name the snapshot file to write.")
+    if not args.file.parent.is_dir():
+        raise BadInput(f"The folder {args.file.parent} does not exist.")
     tmp = args.file.with_name(args.file.name + ".part")
-    with open(tmp, "w", encoding="utf-8") as out:
-        count = export_snapshot(store, out)
-    tmp.replace(args.file)
+    try:
+        with open(tmp, "w", encoding="utf-8") as out:
+            count = export_snapshot(store, out)
+        tmp.replace(args.file)
+    finally:
+        tmp.unlink(missing_ok=True)
     print(f"Exported {args.db} to {args.file} ({count:,} devices).")
     return 0
 

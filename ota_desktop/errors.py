@@ -5,6 +5,7 @@
     │   ├── InvalidVersion        a version string the project's scheme refuses
     │   ├── InvalidSnapshot       a snapshot file that fails validation (names the bad path)
     │   ├── NotFound              a release, cohort, device … that does not exist
+    │   ├── NotAProjectFile       a path that is not (or not yet) an OTA Desktop project
     │   └── RuleViolation         a lifecycle rule refuses the change (duplicate, downgrade …)
     └── StoreError                the database cannot be used (CLI exit code 1)
         └── SchemaTooNew          written by a newer build than this one
@@ -41,6 +42,10 @@ class NotFound(BadInput):
 
 
 class RuleViolation(BadInput):
+    pass
+
+
+class NotAProjectFile(BadInput):
     pass
 
 

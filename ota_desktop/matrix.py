@@ -137,7 +137,10 @@ def compute_matrix(
             active_delta=_active_delta(config, cohort, from_here), deltas=from_here,
         ))
 
-    final_targets = tuple(display_order(scheme, set().union(*finals_of.values())))
+    # Devices on an unparseable version go nowhere: their row is flagged, not a target.
+    final_targets = tuple(display_order(scheme, {
+        t for version, targets in finals_of.items() for t in targets
+        if is_valid(scheme, version) or t != version}))
     return VersionMatrix(
         cohort=cohort, software_type=software_type, rows=tuple(rows),
         columns=_columns(config, cohort, software_type, rows, final_targets),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ota_desktop.errors import InvalidSnapshot, InvalidVersion
+from ota_desktop.errors import BadInput, InvalidSnapshot, InvalidVersion
 from ota_desktop.model import ReleaseRef
 from ota_desktop.service import NewDevice, ProjectService
 from ota_desktop.store.store import Store
@@ -44,13 +44,14 @@ class _Checker:
         return value
 
     def text(self, obj: Mapping[str, Any], key: str, path: str, default: str | None = None,
-             nonempty: bool = True) -> str:
+             nonempty: bool = True, multiline: bool = False) -> str:
         value = obj.get(key, default)
         if value is None:
             raise InvalidSnapshot(f"{path}.{key}", "is required")
         if not isinstance(value, str) or (nonempty and not value.strip()):
             raise InvalidSnapshot(f"{path}.{key}", "expected a non-empty string"
                                   if nonempty else "expected a string")
+        _check_text(value, f"{path}.{key}", multiline)
         return value
 
     def flag(self, obj: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
@@ -70,9 +71,24 @@ class _Checker:
     def attributes(self, value: Any, path: str) -> dict[str, str]:
         attrs = self.obj({} if value is None else value, path)
         for k, v in attrs.items():
+            _check_text(k, f"{path}.{k}", False)
             if not isinstance(v, str):
                 raise InvalidSnapshot(f"{path}.{k}", "attribute values are strings")
+            _check_text(v, f"{path}.{k}", False)
         return dict(attrs)
+
+
+MAX_SIZE = 2**63 - 1
+
+
+def _check_text(value: str, path: str, multiline: bool) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidSnapshot(path, "is not valid Unicode text") from exc
+    allowed = "\n\t\r" if multiline else ""
+    if any(not ch.isprintable() and ch not in allowed and ch != " " for ch in value):
+        raise InvalidSnapshot(path, "contains control characters")
 
 
 def validate(raw: Any) -> Snapshot:
@@ -130,8 +146,9 @@ def validate(raw: Any) -> Snapshot:
             ppath = f"{path}[{j}]"
             obj = c.obj(item, ppath)
             size = obj.get("size", 0)
-            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-                raise InvalidSnapshot(f"{ppath}.size", "expected a whole number of bytes ≥ 0")
+            if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
+                raise InvalidSnapshot(f"{ppath}.size",
+                                      "expected a whole number of bytes ≥ 0 (below 2^63)")
             out.append({"filename": c.text(obj, "filename", ppath), "size": size,
                         "sha256": c.text(obj, "sha256", ppath, default="", nonempty=False),
                         "attributes": c.attributes(obj.get("attributes"), f"{ppath}.attributes")})
@@ -150,7 +167,7 @@ def validate(raw: Any) -> Snapshot:
             "software_type": st, "version": version,
             "must_pass_through": c.flag(obj, "must_pass_through", path, False),
             "revision": c.text(obj, "revision", path, default="", nonempty=False),
-            "notes": c.text(obj, "notes", path, default="", nonempty=False),
+            "notes": c.text(obj, "notes", path, default="", nonempty=False, multiline=True),
             "payloads": payloads(obj.get("payloads"), f"{path}.payloads"),
         })
 
@@ -169,11 +186,12 @@ def validate(raw: Any) -> Snapshot:
         deltas.append({
             "software_type": st, "from_version": old, "to_version": new,
             "revision": c.text(obj, "revision", path, default="", nonempty=False),
-            "notes": c.text(obj, "notes", path, default="", nonempty=False),
+            "notes": c.text(obj, "notes", path, default="", nonempty=False, multiline=True),
             "payloads": payloads(obj.get("payloads"), f"{path}.payloads"),
         })
 
     activations = []
+    active_pairs: set[tuple[Any, ...]] = set()
     for i, item in enumerate(c.lst(root.get("activations", []), "activations")):
         path = f"activations[{i}]"
         obj = c.obj(item, path)
@@ -203,6 +221,12 @@ def validate(raw: Any) -> Snapshot:
         status = obj.get("status", "active")
         if status not in ("active", "pulled"):
             raise InvalidSnapshot(f"{path}.status", "expected 'active' or 'pulled'")
+        if status == "active":
+            pair = (cohort, *sorted(ref.items()))
+            if pair in active_pairs:
+                raise InvalidSnapshot(path, "this release is already active in that cohort "
+                                      "(listed twice)")
+            active_pairs.add(pair)
         activations.append({"release": ref, "cohort": cohort, "kind": kind,
                             "rollout_percent": percent if kind == "staged" else None,
                             "status": status})
@@ -216,6 +240,8 @@ def validate(raw: Any) -> Snapshot:
             raise InvalidSnapshot(f"{path}.key", "this key appears twice")
         seen_keys.add(key)
         override = obj.get("cohort_override")
+        if override is not None and not isinstance(override, str):
+            raise InvalidSnapshot(f"{path}.cohort_override", "expected a cohort slug or null")
         if override is not None and override not in cohort_slugs:
             raise InvalidSnapshot(f"{path}.cohort_override", f"no cohort {override!r}")
         keys.append({"key": key, "cohort_override": override})
@@ -247,12 +273,18 @@ def validate(raw: Any) -> Snapshot:
 
 def load(path: str | Path) -> Snapshot:
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:
             raw = json.load(fh)
     except json.JSONDecodeError as exc:
         raise InvalidSnapshot("$", f"not valid JSON (line {exc.lineno}, column {exc.colno})") from exc
     except UnicodeDecodeError as exc:
         raise InvalidSnapshot("$", "not UTF-8 text") from exc
+    except RecursionError as exc:
+        raise InvalidSnapshot("$", "nested too deeply to be a snapshot") from exc
+    except ValueError as exc:  # e.g. an integer literal with thousands of digits
+        raise InvalidSnapshot("$", f"not a usable JSON document ({exc})") from exc
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise BadInput(f"Cannot read {path}: {exc.strerror}.") from exc
     return validate(raw)
 
 

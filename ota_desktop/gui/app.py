@@ -15,8 +15,9 @@ from ota_desktop.gui.main_window import LAST_PROJECT_KEY, MainWindow
 
 
 def demo_path() -> Path:
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".ota-desktop") / "demo.db"
+    """Where the first start writes the demo: ~/.local/share/ota-desktop/demo.db on Linux."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    return (Path(base) if base else Path.home() / ".local" / "share") / "ota-desktop" / "demo.db"
 
 
 def start(window: MainWindow, db: Path | None) -> None:

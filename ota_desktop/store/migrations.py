@@ -9,7 +9,7 @@ import datetime as dt
 
 from sqlite_utils import Database
 
-from ota_desktop.errors import SchemaTooNew
+from ota_desktop.errors import NotAProjectFile, SchemaTooNew
 
 _GROUP_COLUMNS = "cohort_id, software_type, version, attributes, staged"
 
@@ -150,7 +150,16 @@ def applied(db: Database) -> int:
     return int(row[0] or 0)
 
 
+def refuse_foreign(db: Database) -> None:
+    """Someone else's SQLite file: never add our tables to it."""
+    names = db.table_names()
+    if names and "_migrations" not in names:
+        raise NotAProjectFile("This SQLite file belongs to another program (it holds tables "
+                              "but no OTA Desktop schema); choose another file.")
+
+
 def migrate(db: Database) -> None:
+    refuse_foreign(db)
     db.execute(
         "CREATE TABLE IF NOT EXISTS _migrations "
         "(number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ota_desktop.errors import NotFound, StoreError
+from ota_desktop.errors import NotAProjectFile, NotFound, StoreError
 from ota_desktop.model import (
     Activation,
     Cohort,
@@ -78,17 +78,29 @@ class Store:
     @classmethod
     def open(cls, path: str | Path) -> Store:
         path = Path(path)
+        if not path.parent.is_dir():
+            raise NotAProjectFile(f"The folder {path.parent} does not exist.")
+        if path.is_dir():
+            raise NotAProjectFile(f"{path} is a folder, not a project file.")
         try:
             db = Database(path)
+            migrations.refuse_foreign(db)  # before any pragma writes to someone else's file
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA cache_size = -65536")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path} is not an OTA Desktop project file ({exc}).") from exc
+            raise NotAProjectFile(f"{path} is not an OTA Desktop project file ({exc}).") from exc
+        except NotAProjectFile:
+            db.close()
+            raise
         try:
             return cls(db, path)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path} is not an OTA Desktop project file ({exc}).") from exc
+            db.close()
+            raise NotAProjectFile(f"{path} is not an OTA Desktop project file ({exc}).") from exc
+        except NotAProjectFile:
+            db.close()
+            raise
 
     @classmethod
     def memory(cls) -> Store:
@@ -113,8 +125,8 @@ class Store:
             "SELECT slug, name, version_scheme, allow_build_metadata FROM project"
         ).fetchone()
         if row is None:
-            raise StoreError("This project file holds no project yet; write one with "
-                             "'ota-desktop demo' or 'ota-desktop import'.")
+            raise NotAProjectFile("This project file holds no project yet; write one with "
+                                  "'ota-desktop demo' or 'ota-desktop import'.")
         return Project(slug=row[0], name=row[1], version_scheme=row[2],
                        allow_build_metadata=bool(row[3]))
 

@@ -84,7 +84,7 @@ def test_import_of_a_bad_file_exits_2_names_the_path_and_changes_nothing(
 def test_missing_project_file_is_a_clear_error(tmp_path: Path, capsys) -> None:
     code, _, err = run(capsys, "matrix", "--db", str(tmp_path / "nope.db"), "--cohort", "x",
                        "--software-type", "main")
-    assert code == 1 and "There is no project file" in err
+    assert code == 2 and "There is no project file" in err
     assert not (tmp_path / "nope.db").exists()
 
 
@@ -103,3 +103,84 @@ def test_the_installed_entry_point_runs(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "ota_desktop", "versions", "2.0", "1.10", "1.9"],
                             capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["1.9", "1.10", "2.0"]
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ('"serial": "\\ud800"', "devices[0].serial"),
+    ('"serial": "A\\u0000B"', "devices[0].serial"),
+    ('"size": 9223372036854775808', "size"),
+    ('"size": ' + "9" * 5000, "not a usable JSON document"),
+    ('"cohort_override": ["default"]', "project_keys[0].cohort_override"),
+])
+def test_hostile_snapshot_values_are_refused_cleanly(small_demo: Path, tmp_path: Path, capsys,
+                                                     text: str, where: str) -> None:
+    key, _, value = text.partition(": ")
+    doc = {"format": "ota-desktop/1", "project": {"slug": "x"},
+           "releases": [{"version": "1.0", "payloads": [{"filename": "f", "size": 1}]}],
+           "project_keys": [{"key": "k", "cohort_override": None}],
+           "devices": [{"serial": "A", "current_version": "1.0"}]}
+    raw = json.dumps(doc)
+    field = key.strip('"')
+    target = {"serial": '"serial": "A"', "size": '"size": 1',
+              "cohort_override": '"cohort_override": null'}[field]
+    bad = tmp_path / "bad.json"
+    bad.write_text(raw.replace(target, f'"{field}": {value}'))
+    before = _sha(small_demo)
+    code, _, err = run(capsys, "import", "--db", str(small_demo), str(bad))
+    assert code == 2 and where in err and "Traceback" not in err
+    assert _sha(small_demo) == before
+
+
+def test_deeply_nested_json_is_refused(small_demo: Path, tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "deep.json"
+    bad.write_text("[" * 100_000)
+    code, _, err = run(capsys, "import", "--db", str(small_demo), str(bad))
+    assert code == 2 and ("nested too deeply" in err or "not valid JSON" in err)
+
+
+def test_a_bom_is_accepted(small_demo: Path, tmp_path: Path, capsys) -> None:
+    snap = tmp_path / "s.json"
+    assert run(capsys, "export", "--db", str(small_demo), str(snap))[0] == 0
+    snap.write_bytes(b"\xef\xbb\xbf" + snap.read_bytes())
+    assert run(capsys, "import", "--db", str(tmp_path / "new.db"), str(snap))[0] == 0
+
+
+def test_a_foreign_sqlite_file_is_refused_and_left_untouched(tmp_path: Path, capsys) -> None:
+    import sqlite3
+
+    foreign = tmp_path / "other.db"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE notes (text)")
+    con.commit()
+    con.close()
+    before = _sha(foreign)
+    code, _, err = run(capsys, "matrix", "--db", str(foreign), "--cohort", "default",
+                       "--software-type", "main")
+    assert code == 2 and "belongs to another program" in err
+    assert _sha(foreign) == before
+
+
+@pytest.mark.parametrize("args", [
+    ["matrix", "--db", "{tmp}/missing.db", "--cohort", "default", "--software-type", "main"],
+    ["matrix", "--db", "{tmp}", "--cohort", "default", "--software-type", "main"],
+    ["demo", "--db", "{tmp}/no/such/folder/x.db"],
+    ["import", "--db", "{tmp}/x.db", "{tmp}/missing.json"],
+    ["import", "--db", "{tmp}/x.db", "{tmp}"],
+    ["demo", "--db", "{tmp}/y.db", "--scale", "nan"],
+    ["matrix", "--db", "{demo}", "--cohort", "\udcff", "--software-type", "main"],
+    ["resolve", "--db", "{demo}", "--device-serial", "\udcff"],
+    ["export", "--db", "{demo}", "{tmp}"],
+])
+def test_bad_paths_and_arguments_exit_2_without_a_traceback(small_demo: Path, tmp_path: Path,
+                                                            capsys, args: list[str]) -> None:
+    filled = [a.format(tmp=tmp_path, demo=small_demo) for a in args]
+    code, _, err = run(capsys, *filled)
+    assert code == 2, err
+    assert err.startswith("ota-desktop: ") and "Traceback" not in err
+    assert not list(tmp_path.glob("*.part"))
