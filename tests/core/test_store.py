@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ota_desktop.errors import RuleViolation, SchemaTooNew, StoreError
+from ota_desktop.errors import NotAProjectFile, RuleViolation, SchemaTooNew
 from ota_desktop.model import ReleaseRef
 from ota_desktop.service import NewDevice, ProjectService
 from ota_desktop.store import Store, migrations
@@ -48,7 +48,7 @@ def test_a_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "notes.db"
     path.write_text("hello, this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="not an OTA Desktop project file"):
+    with pytest.raises(NotAProjectFile, match="not an OTA Desktop project file"):
         Store.open(path)
 
 
