@@ -230,3 +230,46 @@ class SetKeyOverride:
 
     def apply(self, service: ProjectService) -> None:
         service.set_key_override(self.key, self.cohort_override)
+
+
+@dataclass(frozen=True)
+class DeleteRelease:
+    ref: ReleaseRef
+    cohort: str = ""
+
+    @property
+    def software_type(self) -> str:
+        return self.ref.software_type
+
+    def describe(self) -> str:
+        return f"Delete {_release_name(self.ref)}"
+
+    def apply(self, service: ProjectService) -> None:
+        service.delete_release(self.ref)
+
+
+@dataclass(frozen=True)
+class EditRelease:
+    """Change an existing release's revision, notes or MPT flag, and add payloads."""
+
+    ref: ReleaseRef
+    must_pass_through: bool | None = None
+    revision: str | None = None
+    notes: str | None = None
+    payloads: Sequence[NewPayload] = ()
+    cohort: str = ""
+
+    @property
+    def software_type(self) -> str:
+        return self.ref.software_type
+
+    def describe(self) -> str:
+        return f"Edit {_release_name(self.ref)}"
+
+    def apply(self, service: ProjectService) -> None:
+        with service.db.atomic():
+            service.update_release(self.ref, must_pass_through=self.must_pass_through,
+                                   revision=self.revision, notes=self.notes)
+            for p in self.payloads:
+                service.add_payload(self.ref, p.filename, size=p.size, sha256=p.sha256,
+                                    sha1=p.sha1, md5=p.md5, attributes=p.attributes)

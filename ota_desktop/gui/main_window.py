@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from ota_desktop import NAME
-from ota_desktop.changes import Change
+from ota_desktop.changes import Change, DeleteRelease
 from ota_desktop.errors import OtaError
 from ota_desktop.gui.activation_dialog import ActivationDialog
 from ota_desktop.gui.cohorts_dialog import CohortsDialog, MoveDevicesDialog
@@ -45,7 +45,7 @@ from ota_desktop.gui.release_editor import ReleaseEditor
 from ota_desktop.gui.text import abbreviate, exact
 from ota_desktop.gui.undo import ChangeCommand
 from ota_desktop.matrix import Cell, VersionMatrix
-from ota_desktop.model import Configuration
+from ota_desktop.model import Configuration, ReleaseRef
 from ota_desktop.store.store import DeviceRow
 from ota_desktop.versions import SCHEME_NAMES
 
@@ -125,10 +125,12 @@ class MainWindow(QMainWindow):
         return dialog
 
     def open_release_editor(self, *, version: str = "", from_version: str | None = None,
-                            delta: bool = False) -> ReleaseEditor:
+                            delta: bool = False, edit: ReleaseRef | None = None
+                            ) -> ReleaseEditor:
         software_type = self.ui.softwareTypeCombo.currentText() or None
         editor = ReleaseEditor(self.controller, version=version, from_version=from_version,
-                               delta=delta, software_type=software_type, parent=self)
+                               delta=delta, software_type=software_type, edit=edit,
+                               parent=self)
         editor.accepted.connect(lambda: self.run_change(editor.change()))
         self._keep(editor)
         return editor
@@ -191,6 +193,18 @@ class MainWindow(QMainWindow):
             self.open_release_editor(from_version=action.from_version, delta=True)
         elif action.kind in ("activate", "rollout", "pull"):
             self.open_activation(action)
+        elif action.kind == "edit" and action.ref is not None:
+            self.open_release_editor(edit=action.ref)
+        elif action.kind == "delete" and action.ref is not None:
+            self.delete_release(action.ref)
+
+    def delete_release(self, ref: ReleaseRef, confirm: bool = True) -> bool:
+        change = DeleteRelease(ref)
+        if confirm and QMessageBox.question(
+                self, NAME, f"{change.describe()}? Its payload records and pulled activations "
+                "go with it (Ctrl+Z brings them back).") != QMessageBox.StandardButton.Yes:
+            return False
+        return self.run_change(change)
 
     # --- setup ---------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from ota_desktop.model import Activation, Configuration, ReleaseRef, ref_of
 @dataclass(frozen=True)
 class MatrixAction:
     text: str
-    kind: str  # "create-full", "create-delta", "activate", "rollout", "pull", "list"
+    kind: str  # create-full, create-delta, activate, rollout, pull, edit, delete, list
     ref: ReleaseRef | None = None
     version: str = ""
     from_version: str | None = None
@@ -27,15 +27,17 @@ def _active(config: Configuration, cohort: str, ref: ReleaseRef) -> Activation |
 
 def _release_actions(config: Configuration, cohort: str, ref: ReleaseRef,
                      name: str) -> list[MatrixAction]:
+    edits = [MatrixAction(f"Edit {name}…", "edit", ref),
+             MatrixAction(f"Delete {name}…", "delete", ref)]
     active = _active(config, cohort, ref)
     if active is None:
-        return [MatrixAction(f"Activate {name}…", "activate", ref)]
+        return [MatrixAction(f"Activate {name}…", "activate", ref), *edits]
     actions = []
     if active.kind == "staged":
         actions.append(MatrixAction(f"Configure rollout of {name} ({active.rollout_percent:g}%)…",
                                     "rollout", ref, percent=active.rollout_percent))
     actions.append(MatrixAction(f"Pull {name}…", "pull", ref))
-    return actions
+    return actions + edits
 
 
 def column_actions(config: Configuration, matrix: VersionMatrix, column: Column

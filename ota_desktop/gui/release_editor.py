@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -31,9 +31,10 @@ from PySide6.QtWidgets import (
 )
 
 from ota_desktop.artifacts import ArtifactStore, StoredArtifact, artifact_root
-from ota_desktop.changes import CreateRelease, NewPayload
-from ota_desktop.errors import BadInput, InvalidVersion, OtaError
+from ota_desktop.changes import CreateRelease, EditRelease, NewPayload
+from ota_desktop.errors import BadInput, InvalidVersion, NotFound, OtaError
 from ota_desktop.gui.controller import ProjectController
+from ota_desktop.model import DeltaRelease, Release, ReleaseRef, ref_of
 
 FILE, SIZE, SHA256, HARDWARE, ATTRIBUTES = range(5)
 
@@ -46,25 +47,50 @@ class ReleaseEditor(QDialog):
 
     def __init__(self, controller: ProjectController, *, version: str = "",
                  from_version: str | None = None, delta: bool = False,
-                 software_type: str | None = None, parent: QWidget | None = None) -> None:
+                 software_type: str | None = None, edit: ReleaseRef | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
+        self.editing: Release | DeltaRelease | None = None
+        if edit is not None and controller.config is not None:
+            self.editing = controller.config.find_release(edit)
+            if self.editing is None:
+                raise NotFound("That release does not exist (any more).")
+            software_type = edit.software_type
+            version = edit.to_version if edit.is_delta else str(edit.version)
+            from_version = edit.from_version
         self.delta = delta or from_version is not None
         self.artifacts: list[StoredArtifact] = []
+        self.existing_rows = 0
         self.hashing = 0
         self.setAcceptDrops(True)
-        self._setup_ui(version, from_version or "", software_type)
+        self._setup_ui(version or "", from_version or "", software_type)
+        if self.editing is not None:
+            self._show_existing(self.editing)
         self._validate()
 
     # --- public API ----------------------------------------------------------------------
 
-    def change(self) -> CreateRelease:
+    def change(self) -> CreateRelease | EditRelease:
         payloads = []
-        for row, artifact in enumerate(self.artifacts):
+        for i, artifact in enumerate(self.artifacts):
+            row = self.existing_rows + i
             payloads.append(NewPayload(
                 artifact.filename, artifact.size, artifact.sha256, artifact.sha1, artifact.md5,
                 {"hardware_version": self._cell(row, HARDWARE),
                  **_parse_attributes(self._cell(row, ATTRIBUTES))}))
+        if self.editing is not None:
+            old = self.editing
+            revision = self.revision_edit.text().strip()
+            notes = self.notes_edit.toPlainText().strip()
+            mpt = self.mpt_check.isChecked()
+            return EditRelease(
+                ref_of(old),
+                must_pass_through=None if isinstance(old, DeltaRelease)
+                or mpt == old.must_pass_through else mpt,
+                revision=None if revision == old.revision else revision,
+                notes=None if notes == old.notes else notes,
+                payloads=tuple(payloads))
         return CreateRelease(
             software_type=self.software_type_combo.currentText(),
             version=self.version_edit.text().strip(),
@@ -84,6 +110,34 @@ class ReleaseEditor(QDialog):
         return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
 
     # --- setup ---------------------------------------------------------------------------
+
+    def _show_existing(self, release: Release | DeltaRelease) -> None:
+        """Existing payloads as read-only rows; prefilled fields; version fixed."""
+        self.setWindowTitle(f"Edit {release.label}")
+        self.ok_button.setText("&Save")
+        for widget in (self.software_type_combo, self.version_edit, self.from_edit):
+            widget.setEnabled(False)
+        self.revision_edit.setText(release.revision)
+        self.notes_edit.setPlainText(release.notes)
+        if isinstance(release, Release):
+            self.mpt_check.setChecked(release.must_pass_through)
+        self.payload_table.blockSignals(True)
+        for payload in release.payloads:
+            row = self.payload_table.rowCount()
+            self.payload_table.insertRow(row)
+            attrs = dict(payload.attributes)
+            values = (payload.filename, f"{payload.size:,}", (payload.sha256[:16] + "…")
+                      if payload.sha256 else "—", attrs.pop("hardware_version", ""),
+                      ", ".join(f"{k}={v}" for k, v in sorted(attrs.items())))
+            for col, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                self.payload_table.setItem(row, col, item)
+        self.existing_rows = self.payload_table.rowCount()
+        self.payload_table.blockSignals(False)
+        self.revision_edit.textChanged.connect(self._validate)
+        self.notes_edit.textChanged.connect(self._validate)
+        self.mpt_check.toggled.connect(self._validate)
 
     def _setup_ui(self, version: str, from_version: str, software_type: str | None) -> None:
         self.setWindowTitle("New Delta release" if self.delta else "New Full release")
@@ -179,11 +233,14 @@ class ReleaseEditor(QDialog):
         except InvalidVersion as exc:
             return str(exc), ""
         change = self.change_or_none()
-        if change is not None and config.find_release(change.ref) is not None:
+        if self.editing is None and isinstance(change, CreateRelease) \
+                and config.find_release(change.ref) is not None:
             return f"That {'Delta' if self.delta else 'Full'} release already exists.", ""
         if self.hashing:
             return "", "Waiting for payload files to finish hashing…"
-        for row in range(len(self.artifacts)):
+        if isinstance(change, EditRelease) and change == EditRelease(change.ref):
+            return "", "Nothing changed yet."
+        for row in range(self.existing_rows, self.existing_rows + len(self.artifacts)):
             if not self._cell(row, HARDWARE):
                 return "", f"Payload {self._cell(row, FILE)} needs a hardware version."
             try:
@@ -192,7 +249,7 @@ class ReleaseEditor(QDialog):
                 return "", str(exc)
         return "", ""
 
-    def change_or_none(self) -> CreateRelease | None:
+    def change_or_none(self) -> CreateRelease | EditRelease | None:
         try:
             return self.change()
         except BadInput:
@@ -258,7 +315,7 @@ class ReleaseEditor(QDialog):
         for col, text in ((FILE, artifact.filename), (SIZE, f"{artifact.size:,}"),
                           (SHA256, artifact.sha256[:16] + "…")):
             item = QTableWidgetItem(text)
-            item.setFlags(item.flags() & ~item.flags().ItemIsEditable)
+            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
             self.payload_table.setItem(row, col, item)
         previous = self._cell(row - 1, HARDWARE) if row else ""
         self.payload_table.setItem(row, HARDWARE, QTableWidgetItem(previous))

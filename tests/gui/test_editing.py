@@ -185,3 +185,97 @@ def test_history_lists_activations_and_follows_edits(main_window, small_demo, qt
                                                               "default")))
     assert history.table.item(0, 6).text() == "pulled"
     save_screenshot(history, "activation-history", tmp_path)
+
+
+def test_create_a_delta_in_the_editor_and_activate_it_from_its_row(main_window, small_demo,
+                                                                   qtbot, tmp_path) -> None:
+    window = main_window(small_demo)
+    editor = window.open_release_editor(from_version="2.1", delta=True)
+    assert editor.from_edit.text() == "2.1"
+    qtbot.keyClicks(editor.version_edit, "2.3")
+    patch = tmp_path / "2.1-2.3.delta"
+    patch.write_bytes(b"\x01" * 3000)
+    with qtbot.waitSignal(editor.payloadAdded, timeout=10_000):
+        editor.add_files([patch])
+    editor.payload_table.item(0, 3).setText("evt")
+    editor.payload_table.item(0, 4).setText("region=eu")
+    wait_matrix(qtbot, window, editor.accept)
+    delta = window.controller.config.find_release(editor.change().ref)
+    assert delta.payloads[0].attributes == {"hardware_version": "evt", "region": "eu"}
+    row = [r.version for r in window.matrix.rows].index("2.1")
+    actions = window.menu_for_cell(window.matrix_view.model().index(row, 1))
+    activate = next(a for a in actions if a.kind == "activate" and a.ref.to_version == "2.3")
+    dialog = window.open_activation(activate)
+    # the payload requires region=eu, which no demo device reports
+    assert dialog.whatif.devices_moved == 0
+    dialog.reject()
+
+
+def test_edit_a_release_and_delete_rules(main_window, small_demo, qtbot, monkeypatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from ota_desktop.model import ReleaseRef
+
+    window = main_window(small_demo)
+    editor = window.open_release_editor(edit=ReleaseRef("main", version="1.1"))
+    assert not editor.version_edit.isEnabled() and editor.payload_table.rowCount() == 1
+    assert "Nothing changed" in editor.error_label.text() and not editor.ok_button.isEnabled()
+    editor.mpt_check.setChecked(True)
+    editor.notes_edit.setPlainText("now a must-pass-through")
+    wait_matrix(qtbot, window, editor.accept)
+    r11 = window.controller.config.find_release(ReleaseRef("main", version="1.1"))
+    assert r11.must_pass_through and r11.notes == "now a must-pass-through"
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: shown.append(a[2]))
+    ops = len(window.controller.store.operations(limit=10**6))
+    assert not window.delete_release(ReleaseRef("main", version="2.0"), confirm=False)
+    assert "still active in cohort default" in shown[-1]
+    assert len(window.controller.store.operations(limit=10**6)) == ops
+    wait_matrix(qtbot, window, lambda: window.delete_release(ReleaseRef("main", version="1.1"),
+                                                             confirm=False))
+    assert window.controller.config.find_release(ReleaseRef("main", version="1.1")) is None
+    wait_matrix(qtbot, window, window.undo_action.trigger)
+    assert window.controller.config.find_release(ReleaseRef("main", version="1.1")) is not None
+
+
+def test_header_right_click_offers_the_column_and_row_actions(main_window, small_demo,
+                                                              qtbot) -> None:
+    window = main_window(small_demo)
+    view = window.matrix_view
+    header = view.horizontalHeader()
+    section = column_index(window, "2.2")
+    pos = header.rect().topLeft()
+    pos.setX(header.sectionViewportPosition(section) + 5)
+    pos.setY(5)
+    header.customContextMenuRequested.emit(pos)
+    texts = [a.text() for a in window.last_menu.actions()]
+    assert texts == ["Create Full release 2.2…"]
+    window.last_menu.close()
+    rows = view.verticalHeader()
+    row = [r.version for r in window.matrix.rows].index("2.0")
+    rows.customContextMenuRequested.emit(rows.rect().topLeft() + QPointF(5, rows.sectionViewportPosition(row) + 5).toPoint())
+    texts = [a.text() for a in window.last_menu.actions()]
+    assert texts[:2] == ["Create Delta from 2.0…", "Pull Delta 2.0→2.1…"]
+    window.last_menu.close()
+
+
+def test_hashing_a_large_payload_keeps_the_window_responsive(main_window, small_demo, qtbot,
+                                                             tmp_path) -> None:
+    from PySide6.QtCore import QTimer
+
+    window = main_window(small_demo)
+    editor = window.open_release_editor(version="9.0")
+    big = tmp_path / "big.img"
+    with open(big, "wb") as fh:  # sparse: 300 MB on no disk
+        fh.truncate(300 * 1024 * 1024)
+    ticks, values = [], []
+    timer = QTimer()
+    timer.timeout.connect(lambda: (ticks.append(1), values.append(editor.progress_bar.value())))
+    timer.start(20)
+    with qtbot.waitSignal(editor.payloadAdded, timeout=60_000) as blocker:
+        editor.add_files([big])
+    timer.stop()
+    assert blocker.args[0].size == 300 * 1024 * 1024
+    assert len(ticks) > 5  # the event loop kept running while hashing
+    assert len({v for v in values if 0 < v < 1000}) >= 2  # and the bar moved
