@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -236,19 +237,28 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
 
 
 def read_serials(text: str) -> list[str]:
-    """Serials from pasted text or a CSV: one a line, first column, header 'serial' skipped."""
+    """Serials from pasted text or a CSV/TSV: one a line, first column (split on , ; or tab),
+    quotes and surrounding spaces removed, a 'serial' header skipped."""
     serials = []
     for line in text.splitlines():
-        first = line.split(",")[0].strip().strip('"')
+        first = re.split(r"[,;\t]", line, maxsplit=1)[0].strip().strip('"').strip()
         if first and first.lower() not in ("serial", "device_serial"):
             serials.append(first)
     return serials
 
 
+def read_text_file(path: Path) -> str:
+    """A pasted list from a file: UTF-8 (with or without BOM) or UTF-16 with a BOM."""
+    data = path.read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16")
+    return data.decode("utf-8-sig", errors="replace")
+
+
 def _cmd_device(args: argparse.Namespace) -> int:
     serials = list(args.serials)
     if args.from_file is not None:
-        serials += read_serials(args.from_file.read_text(encoding="utf-8"))
+        serials += read_serials(read_text_file(args.from_file))
     if not serials:
         raise BadInput("Name the devices to move: serials, or --from-file FILE.")
     result = _service(args.db).move_devices(serials, args.cohort)

@@ -27,7 +27,8 @@ class InvalidVersion(BadInput):
         self.text = text
         self.scheme = scheme
         self.why = why
-        super().__init__(f"{text!r} is not a valid {scheme} version: {why}.")
+        shown = text if not isinstance(text, str) or len(text) <= 40 else text[:40] + "…"
+        super().__init__(f"{shown!r} is not a valid {scheme} version: {why}.")
 
 
 class InvalidSnapshot(BadInput):

@@ -146,7 +146,17 @@ class ActivationDialog(QDialog):
         self._schedule()
 
     def _schedule(self) -> None:
+        self.apply_button.setEnabled(False)  # until the what-if matches the inputs again
         self._timer.start()
+
+    def accept(self) -> None:
+        if self._timer.isActive():
+            # The inputs changed since the preview on screen: show the new what-if first.
+            self._timer.stop()
+            self._refresh_preview()
+            return
+        if self.whatif is not None and self.apply_button.isEnabled():
+            super().accept()
 
     def _refresh_preview(self) -> None:
         try:

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from ota_desktop.changes import Change, CreateCohort, MoveDevices, UpdateCohort
-from ota_desktop.cli_edits import read_serials
+from ota_desktop.cli_edits import read_serials, read_text_file
 from ota_desktop.gui.controller import ProjectController
 from ota_desktop.model import Cohort
 
@@ -258,7 +258,7 @@ class MoveDevicesDialog(QDialog):
         return MoveDevices(tuple(self.serials()), self.cohort_combo.currentData())
 
     def load(self, path: Path) -> None:
-        self.serials_edit.setPlainText(path.read_text(encoding="utf-8", errors="replace"))
+        self.serials_edit.setPlainText(read_text_file(path))
 
     def _on_load(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Serials file", "",
@@ -270,9 +270,13 @@ class MoveDevicesDialog(QDialog):
         serials = self.serials()
         store = self.controller.store
         found = store.devices_by_serial(serials) if store is not None else {}
-        known = len(found)
+        target = self.cohort_combo.currentData()
+        already = sum(d.cohort == target for d in found.values())
+        known = len(found) - already
         unknown = [s for s in serials if s not in found]
-        text = f"{len(serials):,} serial(s): {known:,} known"
+        text = f"{len(serials):,} serial(s): {known:,} to move"
+        if already:
+            text += f", {already:,} already in {target}"
         if unknown:
             text += f", {len(unknown):,} unknown ({', '.join(unknown[:5])}" + (
                 ", …)" if len(unknown) > 5 else ")") + " — unknown serials are not moved"

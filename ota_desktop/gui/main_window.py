@@ -109,8 +109,11 @@ class MainWindow(QMainWindow):
         except OtaError as exc:
             self._on_failed(str(exc))
             return False
+        if not operation_ids:
+            self.ui.statusBar.showMessage(f"{change.describe()}: nothing changed.", 8000)
+            return True
         self.undo_stack.push(ChangeCommand(self.controller, change, operation_ids,
-                                           self._on_failed))
+                                           self._on_failed).attach(self.undo_stack))
         self.ui.statusBar.showMessage(f"{change.describe()}: done. Ctrl+Z undoes it.", 8000)
         return True
 

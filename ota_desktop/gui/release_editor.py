@@ -7,6 +7,7 @@ the background with a progress bar, added by file dialog or by dropping them on 
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -63,10 +64,14 @@ class ReleaseEditor(QDialog):
         self.artifacts: list[StoredArtifact] = []
         self.existing_rows = 0
         self.hashing = 0
+        self.file_error = ""  # the last payload file that could not be added, and why
+        self._cancel = threading.Event()
         self.setAcceptDrops(True)
         self._setup_ui(version or "", from_version or "", software_type)
         if self.editing is not None:
             self._show_existing(self.editing)
+        controller.changed.connect(self._validate)  # another window may have changed things
+        self.finished.connect(lambda _r: self._cancel.set())  # stop hashing on close
         self._validate()
 
     # --- public API ----------------------------------------------------------------------
@@ -246,7 +251,7 @@ class ReleaseEditor(QDialog):
             try:
                 _parse_attributes(self._cell(row, ATTRIBUTES))
             except BadInput as exc:
-                return "", str(exc)
+                return "", f"Payload {self._cell(row, FILE)}: {exc}"
         return "", ""
 
     def change_or_none(self) -> CreateRelease | EditRelease | None:
@@ -258,8 +263,13 @@ class ReleaseEditor(QDialog):
     def _validate(self) -> None:
         version_problem, other = self._problem()
         self.version_error.setText(version_problem)
-        self.error_label.setText(other)
+        self.error_label.setText(" ".join(filter(None, (other, self.file_error))))
         self.ok_button.setEnabled(not version_problem and not other)
+
+    def accept(self) -> None:
+        self._validate()  # the project may have changed while the editor was open
+        if self.ok_button.isEnabled():
+            super().accept()
 
     # --- payload files -------------------------------------------------------------------
 
@@ -296,16 +306,27 @@ class ReleaseEditor(QDialog):
                 loop.call_soon_threadsafe(self.progress_bar.setValue, value)
 
             try:
-                artifact = await self.controller.runner.run(store.add_file, path, report)
+                if path.is_file() and path.stat().st_size == 0:
+                    raise BadInput("the file is empty")
+                artifact = await self.controller.runner.run(
+                    store.add_file, path, report, self._cancelled)
             except (OtaError, OSError) as exc:
-                self.error_label.setText(f"Could not add {path.name}: {exc}")
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                self.file_error = f"Could not add {path.name}: {reason.rstrip('.')}."
                 continue
             finally:
                 self.hashing -= 1
+            if any(a.sha256 == artifact.sha256 for a in self.artifacts):
+                self.file_error = f"{path.name} is already in the list (same content)."
+                continue
+            self.file_error = ""
             self._append(artifact)
             self.payloadAdded.emit(artifact)
         self.progress_bar.hide()
         self._validate()
+
+    def _cancelled(self) -> bool:
+        return self._cancel.is_set() or self.controller.runner.stopping.is_set()
 
     def _append(self, artifact: StoredArtifact) -> None:
         self.artifacts.append(artifact)
@@ -327,8 +348,14 @@ class ReleaseEditor(QDialog):
 def _parse_attributes(text: str) -> dict[str, str]:
     attributes: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise BadInput(f"Attributes are written key=value, not {part!r}.")
-        attributes[key.strip()] = value.strip()
+        key, sep, value = (x.strip() for x in part.partition("="))
+        if not sep or not key:
+            raise BadInput(f"attributes are written key=value, not {part!r}")
+        if key == "hardware_version":
+            raise BadInput("set the hardware version in its own column")
+        if key in attributes:
+            raise BadInput(f"attribute {key!r} is given twice")
+        if any(not ch.isprintable() for ch in key + value):
+            raise BadInput(f"attribute {key!r} contains control characters")
+        attributes[key] = value
     return attributes

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -21,6 +22,7 @@ class BackgroundRunner:
     def __init__(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ota-store")
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.stopping = threading.Event()
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_event_loop()
@@ -42,6 +44,7 @@ class BackgroundRunner:
             log.error("background task failed", exc_info=task.exception())
 
     def shutdown(self) -> None:
+        self.stopping.set()  # long jobs (hashing) poll this and stop early
         for task in list(self._tasks):
             task.cancel()
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtGui import QUndoCommand
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from ota_desktop.changes import Change
 from ota_desktop.errors import OtaError
@@ -25,6 +26,11 @@ class ChangeCommand(QUndoCommand):
         self.operation_ids = operation_ids
         self._on_error = on_error
         self._applied = True  # the first redo() (from push) must not apply it twice
+        self._stack: QUndoStack | None = None
+
+    def attach(self, stack: QUndoStack) -> ChangeCommand:
+        self._stack = stack
+        return self
 
     def redo(self) -> None:
         if self._applied:
@@ -41,5 +47,10 @@ class ChangeCommand(QUndoCommand):
             self.controller.revert(self.operation_ids)
             self._applied = False
         except OtaError as exc:
-            self.setObsolete(True)
+            # Still applied: step the stack forward again (redo() is then a no-op) so the
+            # edit can be undone later, once whatever blocks it is resolved.
+            stack = self._stack
+            if stack is not None:
+                QTimer.singleShot(0, lambda: stack.setIndex(min(stack.index() + 1,
+                                                                stack.count())))
             self._on_error(f"Could not undo “{self.text()}”: {exc}")

@@ -122,6 +122,10 @@ class FleetEdits(ServiceBase):
                               [cohort_id]).fetchone()
         before = {k: (bool(v) if isinstance(changes[k], bool) else v)
                   for k, v in zip(changes, row, strict=True)}
+        changes = {k: v for k, v in changes.items() if before[k] != v}
+        before = {k: before[k] for k in changes}
+        if not changes:
+            return  # nothing differs: record nothing
         with self.operation("cohort.update", f"cohort:{slug}", before={"slug": slug, **before}) as op:
             self.db.execute(
                 f"UPDATE cohorts SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",

@@ -31,12 +31,35 @@ class UndoEdits(ServiceBase):
         inverse = _INVERSES.get(kind)
         if inverse is None:
             raise RuleViolation(f"A {kind} cannot be undone.")
+        self._refuse_if_changed_since(operation_id, kind, entity, after)
         try:
             with self.operation(f"undo.{kind}", entity, before={"operation": operation_id}):
                 inverse(self, before, after)
         except sqlite3.IntegrityError as exc:
             raise RuleViolation(f"This {kind} cannot be undone any more: the project has "
                                 f"changed since ({exc}).") from exc
+
+    def _refuse_if_changed_since(self, operation_id: int, kind: str, entity: str,
+                                 after: Any) -> None:
+        """An operation can be undone only while no later, still-standing operation changed
+        the same thing (or, for staged draws, the same cohort's staged marks)."""
+        mine = _conflict_keys(kind, entity, after is not None and "staging" in after)
+        reverted = {int(r[0]) for r in self.db.execute(
+            "SELECT json_extract(before, '$.operation') FROM operations "
+            "WHERE id > ? AND kind LIKE 'undo.%'", [operation_id]) if r[0] is not None}
+        if operation_id in reverted:
+            raise RuleViolation(f"That {kind} has already been undone.")
+        for later_id, later_kind, later_entity, staged, actor in self.db.execute(
+            "SELECT id, kind, entity, instr(coalesce(after, ''), '\"staging\"') > 0, actor "
+            "FROM operations WHERE id > ? AND kind NOT LIKE 'undo.%' ORDER BY id",
+            [operation_id],
+        ):
+            if later_id in reverted:
+                continue
+            if mine & _conflict_keys(later_kind, later_entity, bool(staged)):
+                raise RuleViolation(
+                    f"It was changed again since ({later_kind.replace('.', ' ')} by "
+                    f"{actor or 'a token'}); undo or revert that change first.")
 
     # --- inverses (run inside the undo's transaction) ----------------------------------
 
@@ -45,9 +68,12 @@ class UndoEdits(ServiceBase):
             after["software_type"], version=after.get("version"),
             from_version=after.get("from_version"), to_version=after.get("to_version"))
         column, release_id = self._release_id(ref)
-        if self.db.execute(f"SELECT 1 FROM activations WHERE {column} = ?",
-                           [release_id]).fetchone():
-            raise RuleViolation("That release has been activated since; undo that first.")
+        cohorts = [r[0] for r in self.db.execute(
+            f"SELECT DISTINCT c.slug FROM activations a JOIN cohorts c ON c.id = a.cohort_id "
+            f"WHERE a.{column} = ? ORDER BY c.slug", [release_id])]
+        if cohorts:
+            raise RuleViolation(f"That release has been activated since (in "
+                                f"{', '.join(cohorts)}); pull and delete it instead.")
         self.db.execute(f"DELETE FROM payloads WHERE {column} = ?", [release_id])
         table = "delta_releases" if ref.is_delta else "releases"
         self.db.execute(f"DELETE FROM {table} WHERE id = ?", [release_id])
@@ -93,26 +119,40 @@ class UndoEdits(ServiceBase):
     def _undo_payload_remove(self, before: dict[str, Any], after: Any) -> None:
         self._insert_payload_row(before)
 
-    def _restore_marks(self, staging: dict[str, Any] | None) -> None:
+    def _restore_marks(self, staging: dict[str, Any] | None, cohort: str) -> None:
+        """Put the staged marks back, for devices still in the cohort they were drawn in."""
         if not staging:
             return
         conn = self.db.conn
-        conn.executemany("UPDATE devices SET staged = 0 WHERE id = ?",
-                         [(i,) for i in staging.get("marked_ids", [])])
-        conn.executemany("UPDATE devices SET staged = 1 WHERE id = ?",
-                         [(i,) for i in staging.get("unmarked_ids", [])])
+        cohort_id = self.store.cohort_id(cohort)
+        conn.executemany("UPDATE devices SET staged = 0 WHERE id = ? AND cohort_id = ?",
+                         [(i, cohort_id) for i in staging.get("marked_ids", [])])
+        conn.executemany("UPDATE devices SET staged = 1 WHERE id = ? AND cohort_id = ?",
+                         [(i, cohort_id) for i in staging.get("unmarked_ids", [])])
 
     def _undo_activation_create(self, before: Any, after: dict[str, Any]) -> None:
-        self._restore_marks(after.get("staging"))
+        self._restore_marks(after.get("staging"), after["cohort"])
         self.db.execute("DELETE FROM staging_runs WHERE activation_id = ?", [after["id"]])
         self.db.execute("DELETE FROM activations WHERE id = ?", [after["id"]])
 
     def _undo_activation_rollout(self, before: dict[str, Any], after: dict[str, Any]) -> None:
-        self._restore_marks(after.get("staging"))
+        cohort = self.db.execute("SELECT c.slug FROM activations a JOIN cohorts c ON "
+                                 "c.id = a.cohort_id WHERE a.id = ?", [after["id"]]).fetchone()
+        if cohort is None:
+            raise RuleViolation("That rollout's activation no longer exists.")
+        self._restore_marks(after.get("staging"), cohort[0])
         self.db.execute("UPDATE activations SET rollout_percent = ?, updated_at = ? WHERE id = ?",
                         [before["rollout_percent"], self.clock(), after["id"]])
 
     def _undo_activation_pull(self, before: dict[str, Any], after: Any) -> None:
+        row = self.db.execute(
+            "SELECT count(*) FROM activations a JOIN activations b ON b.cohort_id = a.cohort_id "
+            "AND coalesce(b.release_id, -1) = coalesce(a.release_id, -1) "
+            "AND coalesce(b.delta_release_id, -1) = coalesce(a.delta_release_id, -1) "
+            "WHERE a.id = ? AND b.id != a.id AND b.status = 'active'", [before["id"]]).fetchone()
+        if row[0]:
+            raise RuleViolation("That release has been activated again in the cohort since; "
+                                "it is already active.")
         self.db.execute("UPDATE activations SET status = 'active', updated_at = ? WHERE id = ?",
                         [self.clock(), before["id"]])
 
@@ -145,6 +185,15 @@ class UndoEdits(ServiceBase):
             if before["cohort_override"] else None
         self.db.execute("UPDATE project_keys SET cohort_override_id = ? WHERE key = ?",
                         [override, before["key"]])
+
+
+def _conflict_keys(kind: str, entity: str, staged: bool) -> set[str]:
+    keys = {entity}
+    if staged and entity.startswith("activation:"):
+        keys.add("staging:" + entity.split(":", 1)[1].split("/", 1)[0])
+    if kind == "devices.move":
+        keys.add("devices")
+    return keys
 
 
 _INVERSES = {

@@ -58,11 +58,11 @@ def test_move_pasted_serials_counts_unknown_and_moves_the_rest(main_window, smal
     cohorts.table.selectRow(1)
     mover = cohorts.open_move(cohorts.selected())
     mover.serials_edit.setPlainText("DEF-21-000001\nDEF-21-000002\nNOT-A-DEVICE\n\nDEF-21-000001")
-    assert mover.count_label.text().startswith("3 serial(s): 2 known, 1 unknown (NOT-A-DEVICE)")
+    assert mover.count_label.text().startswith("3 serial(s): 2 to move, 1 unknown (NOT-A-DEVICE)")
     csv = tmp_path / "list.csv"
     csv.write_text("serial,site\nDEF-09-000003,berlin\nGHOST,x\n")
     mover.load(csv)
-    assert "1 known, 1 unknown" in mover.count_label.text()
+    assert "1 to move, 1 unknown" in mover.count_label.text()
     save_screenshot(mover, "move-devices", tmp_path)
     wait_changed(qtbot, window, mover.accept)
     assert window.controller.store.device("DEF-09-000003").cohort == "beta"
