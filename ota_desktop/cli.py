@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--software-type", required=True)
     p.add_argument("--json", action="store_true")
 
+    p = command("serve", "serve the device-facing API (Latest Release, hawkBit DDI, artifacts)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+
     p = command("versions", "sort versions by a scheme", db=False)
     p.add_argument("--scheme", choices=SCHEME_NAMES, default="natural")
     p.add_argument("--allow-build-metadata", action="store_true")
@@ -235,6 +239,17 @@ def _matrix_text(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from ota_desktop.server.app import serve
+
+    _open_existing(args.db).close()
+    if not 0 < args.port < 65536:
+        raise BadInput("--port is between 1 and 65535.")
+    print(f"Serving {args.db} on http://{args.host}:{args.port}/ (Ctrl+C stops).")
+    serve(args.db, args.host, args.port)
+    return 0
+
+
 def _cmd_versions(args: argparse.Namespace) -> int:
     scheme = get_scheme(args.scheme, args.allow_build_metadata)
     try:
@@ -248,6 +263,7 @@ def _cmd_versions(args: argparse.Namespace) -> int:
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "gui": _cmd_gui, "demo": _cmd_demo, "import": _cmd_import, "export": _cmd_export,
     "resolve": _cmd_resolve, "matrix": _cmd_matrix, "versions": _cmd_versions,
+    "serve": _cmd_serve,
 }
 
 

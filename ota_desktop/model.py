@@ -191,6 +191,11 @@ class Configuration:
         return self.project.scheme
 
     @property
+    def all_releases(self) -> tuple[Release | DeltaRelease, ...]:
+        """Full releases, then Delta releases."""
+        return (*self.releases, *self.delta_releases)
+
+    @property
     def default_cohort(self) -> Cohort:
         for cohort in self.cohorts:
             if cohort.is_default:

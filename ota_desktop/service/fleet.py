@@ -90,6 +90,18 @@ class FleetEdits(ServiceBase):
             op.after = {"key": key, "cohort_override": cohort_override}
         return key
 
+    def create_target_token(self, serial: str, token: str | None = None) -> str:
+        """A hawkBit TargetToken for one device (a new random one unless given)."""
+        token = token or secrets.token_hex(16)
+        if self.store.device(serial) is None:
+            raise NotFound(f"There is no device {serial!r}.")
+        with self.operation("target_token.set", f"device:{serial}") as op:
+            self.db.execute("INSERT INTO target_tokens (serial, token) VALUES (?, ?) "
+                            "ON CONFLICT (serial) DO UPDATE SET token = excluded.token",
+                            [serial, token])
+            op.after = {"serial": serial}
+        return token
+
     def set_key_override(self, key: str, cohort_override: str | None) -> None:
         row = self.db.execute(
             "SELECT c.slug FROM project_keys k LEFT JOIN cohorts c ON c.id = k.cohort_override_id "

@@ -140,6 +140,26 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
 ]
 
+MIGRATIONS.append((
+    2,
+    "device-facing server: hawkBit actions, feedback, target tokens",
+    """
+    CREATE TABLE ddi_actions (
+        action_id TEXT PRIMARY KEY, serial TEXT NOT NULL, release_label TEXT NOT NULL,
+        target_version TEXT NOT NULL, payload_id INTEGER, status TEXT NOT NULL DEFAULT 'open',
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    );
+    CREATE INDEX ddi_actions_by_serial ON ddi_actions (serial, updated_at);
+    CREATE TABLE ddi_feedback (
+        id INTEGER PRIMARY KEY, serial TEXT NOT NULL, action_id TEXT NOT NULL,
+        kind TEXT NOT NULL, execution TEXT NOT NULL, finished TEXT NOT NULL,
+        progress TEXT, details TEXT NOT NULL DEFAULT '[]', at TEXT NOT NULL
+    );
+    CREATE INDEX ddi_feedback_by_serial ON ddi_feedback (serial, at);
+    CREATE TABLE target_tokens (serial TEXT PRIMARY KEY, token TEXT NOT NULL UNIQUE);
+    """,
+))
+
 LATEST = MIGRATIONS[-1][0]
 
 

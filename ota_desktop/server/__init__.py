@@ -1,0 +1,1 @@
+"""The device-facing HTTP server (Latest Release endpoint, hawkBit DDI, artifacts)."""

@@ -1,0 +1,88 @@
+"""The device-facing ASGI app: Latest Release endpoint, hawkBit DDI and artifact downloads,
+over the same store and resolver as the window and the CLI.
+
+    ota-desktop serve --db fleet.db [--host 127.0.0.1] [--port 8000]
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
+
+from ota_desktop import __version__
+from ota_desktop.server import ddi, downloads, latest
+from ota_desktop.server.state import ServerState, error
+
+DDI = "/api/v0/hawkbit/{tenant}/controller/v1/{controller_id}"
+
+schemas = SchemaGenerator({"openapi": "3.0.0",
+                           "info": {"title": "OTA Desktop device API", "version": __version__}})
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(schemas.get_schema(routes=request.app.routes))
+
+
+async def health(request: Request) -> Response:
+    state: ServerState = request.app.state.ota
+    c = state.counters
+    return JSONResponse({"ok": True, "checkins": c.checkins, "downloads": c.downloads,
+                         "queued": state.writer.queue.qsize()})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kinds = {404: "not_found", 405: "method_not_allowed"}
+    return error(exc.status_code, str(exc.detail), kinds.get(exc.status_code, "invalid_request"))
+
+
+def create_app(path: Path, state: ServerState | None = None) -> Starlette:
+    """``state`` may be given (the window shares its counters); else one is made at startup."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own = state is None
+        app.state.ota = state or ServerState(path)
+        if own:
+            app.state.ota.start()
+        try:
+            yield
+        finally:
+            if own:
+                app.state.ota.stop()
+
+    routes = [
+        Route("/api/v0/releases/latest", latest.latest, methods=["GET"]),
+        Route("/api/v0/releases/latest/url", latest.latest_url, methods=["GET"]),
+        Route("/api/v0/artifacts/{payload_id}/{filename}", downloads.artifact,
+              methods=["GET", "HEAD"], name="artifact"),
+        Route(DDI, ddi.base_poll, methods=["GET"], name="ddi_base"),
+        Route(DDI + "/deploymentBase/{action_id}", ddi.deployment_base, methods=["GET"]),
+        Route(DDI + "/deploymentBase/{action_id}/feedback", ddi.deployment_feedback,
+              methods=["POST"]),
+        Route(DDI + "/configData", ddi.config_data, methods=["PUT"]),
+        Route(DDI + "/cancelAction/{action_id}", ddi.cancel_action, methods=["GET"]),
+        Route(DDI + "/cancelAction/{action_id}/feedback", ddi.cancel_feedback,
+              methods=["POST"]),
+        Route(DDI + "/softwaremodules/{module_id}/artifacts/{filename}", ddi.artifact,
+              methods=["GET", "HEAD"]),
+        Route("/api/v0/openapi.json", openapi, include_in_schema=False),
+        Route("/api/v0/health", health, include_in_schema=False),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan,
+                     exception_handlers={HTTPException: _http_error})
+
+
+def serve(path: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(path), host=host, port=port, log_level="warning",
+                access_log=False)

@@ -1,0 +1,207 @@
+"""Device check-ins, configData and hawkBit feedback, written in batches off the hot path.
+
+Requests only enqueue; one writer thread with its own SQLite connection drains the queue and
+writes everything that arrived in one transaction, so a poll never waits on a commit and the
+database sees one transaction per batch, not one per request. Check-ins are device reports,
+not edits, so they are not recorded as operations.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ota_desktop.model import attributes_key
+from ota_desktop.service import utc_now
+from ota_desktop.store.store import Store
+
+log = logging.getLogger(__name__)
+BATCH = 5000
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    serial: str
+    software_type: str
+    version: str | None  # None: the device did not say (hawkBit polls)
+    attributes: dict[str, str] = field(default_factory=dict)
+    replace_attributes: bool = False
+    at: str = field(default_factory=utc_now)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    serial: str
+    action_id: str
+    kind: str  # "deployment" or "cancel"
+    execution: str
+    finished: str
+    progress: Any
+    details: list[str]
+    new_version: str | None = None  # set on a successful deployment
+    at: str = field(default_factory=utc_now)
+
+
+@dataclass(frozen=True)
+class ActionOffered:
+    action_id: str
+    serial: str
+    release_label: str
+    target_version: str
+    payload_id: int | None
+    status: str = "open"
+    at: str = field(default_factory=utc_now)
+
+
+Event = CheckIn | Feedback | ActionOffered
+
+
+class CheckInWriter:
+    def __init__(self, path: Path, on_batch: Callable[[int], None] | None = None) -> None:
+        self.path = path
+        self.queue: queue.Queue[Event | None] = queue.Queue()
+        self.on_batch = on_batch
+        self.written = 0
+        self._thread = threading.Thread(target=self._run, name="ota-checkins", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, event: Event) -> None:
+        self.queue.put(event)
+
+    def flush(self) -> None:
+        """Wait until everything queued so far is committed."""
+        self.queue.join()
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        store = Store.open(self.path)
+        try:
+            while True:
+                first = self.queue.get()
+                batch: list[Event] = []
+                stop = first is None
+                if first is not None:
+                    batch.append(first)
+                while len(batch) < BATCH and not stop:
+                    try:
+                        item = self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        stop = True
+                    else:
+                        batch.append(item)
+                try:
+                    if batch:
+                        write_batch(store, batch)
+                        self.written += len(batch)
+                        if self.on_batch:
+                            self.on_batch(len(batch))
+                except Exception:  # keep serving; the batch is logged, not retried forever
+                    log.exception("could not write %d check-ins", len(batch))
+                finally:
+                    for _ in range(len(batch) + (1 if stop else 0)):
+                        self.queue.task_done()
+                if stop:
+                    return
+        finally:
+            store.close()
+
+
+def write_batch(store: Store, batch: list[Event]) -> None:
+    db = store.db
+    with db.atomic():
+        checkins: dict[str, CheckIn] = {}
+        for event in batch:
+            if isinstance(event, CheckIn):
+                previous = checkins.get(event.serial)
+                if previous is not None and not event.replace_attributes:
+                    merged = {**previous.attributes, **event.attributes}
+                    event = CheckIn(event.serial, event.software_type,
+                                    event.version or previous.version, merged,
+                                    previous.replace_attributes, event.at)
+                checkins[event.serial] = event
+            elif isinstance(event, Feedback) and event.new_version:
+                # a successful update: the device now runs the release it installed
+                previous = checkins.get(event.serial)
+                checkins[event.serial] = CheckIn(
+                    event.serial, previous.software_type if previous else "",
+                    event.new_version, previous.attributes if previous else {}, False, event.at)
+        _write_checkins(store, list(checkins.values()))
+        for event in batch:
+            if isinstance(event, Feedback):
+                db.execute(
+                    "INSERT INTO ddi_feedback (serial, action_id, kind, execution, finished, "
+                    "progress, details, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [event.serial, event.action_id, event.kind, event.execution, event.finished,
+                     json.dumps(event.progress), json.dumps(event.details), event.at])
+                status = _action_status(event)
+                if status:
+                    db.execute("UPDATE ddi_actions SET status = ?, updated_at = ? "
+                               "WHERE action_id = ?", [status, event.at, event.action_id])
+            elif isinstance(event, ActionOffered):
+                db.execute(
+                    "INSERT INTO ddi_actions (action_id, serial, release_label, target_version, "
+                    "payload_id, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (action_id) DO UPDATE SET updated_at = excluded.updated_at",
+                    [event.action_id, event.serial, event.release_label, event.target_version,
+                     event.payload_id, event.status, event.at, event.at])
+
+
+def _action_status(event: Feedback) -> str | None:
+    if event.kind == "cancel":
+        return "canceled" if event.execution == "closed" and event.finished == "success" else None
+    if event.execution == "closed":
+        return "succeeded" if event.finished == "success" else "failed"
+    if event.execution in ("canceled", "rejected"):
+        return event.execution
+    return None
+
+
+def _write_checkins(store: Store, checkins: list[CheckIn]) -> None:
+    if not checkins:
+        return
+    db = store.db
+    existing = store.devices_by_serial([c.serial for c in checkins])
+    default_id = store.default_cohort_id()
+    software_types = store.software_types()
+    for c in checkins:
+        device = existing.get(c.serial)
+        if device is None:
+            software_type = c.software_type or (software_types[0] if software_types else "main")
+            cursor = db.execute(
+                "INSERT INTO devices (serial, cohort_id, software_type, current_version, "
+                "attributes, staged, created_at, last_seen) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+                [c.serial, default_id, software_type, c.version or "",
+                 attributes_key(c.attributes), c.at, c.at])
+            if c.version:
+                db.execute("INSERT INTO device_versions (device_id, version, reported_at) "
+                           "VALUES (?, ?, ?)", [cursor.lastrowid, c.version, c.at])
+            continue
+        attributes = dict(c.attributes) if c.replace_attributes else {**device.attributes,
+                                                                       **c.attributes}
+        version = c.version if c.version is not None else device.current_version
+        software_type = c.software_type or device.software_type
+        if (version, attributes, software_type) == (device.current_version, device.attributes,
+                                                    device.software_type):
+            # the common poll: only the time moves (and the group triggers stay quiet)
+            db.execute("UPDATE devices SET last_seen = ? WHERE id = ?", [c.at, device.id])
+            continue
+        db.execute(
+            "UPDATE devices SET current_version = ?, attributes = ?, software_type = ?, "
+            "last_seen = ? WHERE id = ?",
+            [version, attributes_key(attributes), software_type, c.at, device.id])
+        if version and version != device.current_version:
+            db.execute("INSERT INTO device_versions (device_id, version, reported_at) "
+                       "VALUES (?, ?, ?)", [device.id, version, c.at])

@@ -1,0 +1,108 @@
+"""Artifact downloads: GET/HEAD, Range (206/416), ETag/If-None-Match, and gzip or brotli for
+compressible files — streamed from disk, never read whole into memory.
+
+Compressed variants are made once, in the background, the first time a client that accepts
+them asks; until then the identity file is served. Ranged requests always get the identity
+bytes, so resumable downloads and their hashes stay exact.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import threading
+import zlib
+from pathlib import Path
+
+import brotli
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from ota_desktop.server.state import ServerState, error
+
+SAMPLE = 64 * 1024
+_compressing: set[Path] = set()
+_lock = threading.Lock()
+
+
+def compressible(path: Path) -> bool:
+    """A cheap test on the first 64 KiB: worth it when deflate saves a tenth or more."""
+    with open(path, "rb") as fh:
+        sample = fh.read(SAMPLE)
+    return len(sample) > 512 and len(zlib.compress(sample, 1)) < 0.9 * len(sample)
+
+
+def _make_variant(source: Path, target: Path, encoding: str) -> None:
+    tmp = target.with_suffix(target.suffix + ".part")
+    try:
+        with open(source, "rb") as src, open(tmp, "wb") as raw:
+            if encoding == "gzip":
+                with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as out:
+                    shutil.copyfileobj(src, out, 1024 * 1024)
+            else:
+                compressor = brotli.Compressor(quality=5)
+                while chunk := src.read(1024 * 1024):
+                    raw.write(compressor.process(chunk))
+                raw.write(compressor.finish())
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+        with _lock:
+            _compressing.discard(target)
+
+
+def _variant(path: Path, accept: str) -> tuple[Path, str] | None:
+    for encoding, suffix in (("br", ".br"), ("gzip", ".gz")):
+        if encoding not in accept:
+            continue
+        target = path.with_name(path.name + suffix)
+        if target.exists():
+            return target, encoding
+        with _lock:
+            if target in _compressing or not compressible(path):
+                return None
+            _compressing.add(target)
+        threading.Thread(target=_make_variant, args=(path, target, encoding),
+                         daemon=True).start()
+        return None
+    return None
+
+
+async def artifact(request: Request) -> Response:
+    """Download a payload file.
+    ---
+    responses:
+      200: {description: the file}
+      206: {description: the requested byte range}
+      304: {description: not modified (If-None-Match)}
+      404: {description: no such payload file}
+      416: {description: range not satisfiable}
+    """
+    state: ServerState = request.app.state.ota
+    try:
+        payload_id = int(request.path_params["payload_id"])
+    except ValueError:
+        return error(404, "No such artifact.", "not_found")
+    payload = state.payload(payload_id)
+    if payload is None or payload.filename != request.path_params["filename"] \
+            or not payload.sha256:
+        return error(404, "No such artifact.", "not_found")
+    path = state.artifacts.path_for(payload.sha256)  # named by hash: no path can escape
+    if not path.is_file():
+        return error(404, "This payload's file is not in the artifact store (metadata only).",
+                     "not_found")
+    etag = f'"{payload.sha256}"'
+    if request.headers.get("if-none-match") in (etag, "*"):
+        return Response(status_code=304, headers={"etag": etag})
+    headers = {"etag": etag, "cache-control": "public, max-age=31536000, immutable",
+               "vary": "accept-encoding"}
+    served = path
+    if "range" not in request.headers:
+        variant = _variant(path, request.headers.get("accept-encoding", ""))
+        if variant is not None:
+            served, encoding = variant
+            headers["content-encoding"] = encoding
+            headers["etag"] = f'"{payload.sha256}-{encoding}"'
+    state.counters.add(downloads=1)
+    return FileResponse(served, headers=headers, filename=payload.filename,
+                        media_type="application/octet-stream", stat_result=served.stat())

@@ -1,0 +1,106 @@
+"""What the server holds while it runs: one read connection (on the event-loop thread), the
+configuration cached until an operation changes it, the check-in writer, and counters."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from ota_desktop.artifacts import ArtifactStore, artifact_root
+from ota_desktop.model import Configuration, Payload
+from ota_desktop.server.checkins import CheckInWriter
+from ota_desktop.store.store import Store
+
+
+@dataclass
+class Counters:
+    checkins: int = 0
+    downloads: int = 0
+    bytes_sent: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, **amounts: int) -> None:
+        with self.lock:
+            for name, amount in amounts.items():
+                setattr(self, name, getattr(self, name) + amount)
+
+
+class ServerState:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._stores: list[Store] = []
+        self.artifacts = ArtifactStore(artifact_root(path))
+        self.writer = CheckInWriter(path)
+        self.counters = Counters()
+        self._config: Configuration | None = None
+        self._config_key: int = -1
+        self._payloads: dict[int, Payload] = {}
+        self.open_actions: dict[str, str] = {}  # serial -> action id it is working on
+        self.closed_actions: set[str] = set()
+        self.action_targets: dict[str, str] = {}  # action id -> the version it installs
+        for action_id, serial, status, target in self.store.db.execute(
+                "SELECT action_id, serial, status, target_version FROM ddi_actions "
+                "ORDER BY updated_at"):
+            self.action_targets[action_id] = target
+            if status == "open":
+                self.open_actions[serial] = action_id
+            else:
+                self.closed_actions.add(action_id)
+
+    @property
+    def store(self) -> Store:
+        """This thread's read connection (SQLite connections belong to one thread)."""
+        store: Store | None = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = Store.open(self.path)
+            self._stores.append(store)
+        return store
+
+    def start(self) -> None:
+        self.writer.start()
+
+    def stop(self) -> None:
+        self.writer.stop()
+        for store in self._stores:
+            # a connection of another (finished) thread cannot be closed here; it goes with it
+            with contextlib.suppress(sqlite3.ProgrammingError):
+                store.close()
+
+    def config(self) -> Configuration:
+        """The configuration, re-read only when a new operation was recorded."""
+        key = int(self.store.db.execute("SELECT coalesce(max(id), 0) FROM operations")
+                  .fetchone()[0])
+        if self._config is None or key != self._config_key:
+            self._config = self.store.configuration()
+            self._config_key = key
+            self._payloads = {p.id: p for r in self._config.all_releases
+                              for p in r.payloads if p.id is not None}
+        return self._config
+
+    def payload(self, payload_id: int) -> Payload | None:
+        self.config()
+        return self._payloads.get(payload_id)
+
+
+def error(status: int, message: str, kind: str = "invalid_request") -> JSONResponse:
+    """The one error shape: ``{"error": {"message", "type"}}``."""
+    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
+
+
+def json_or_error(body: bytes, limit: int = 64 * 1024) -> tuple[Any, JSONResponse | None]:
+    import json
+
+    if len(body) > limit:
+        return None, error(413, f"The request body is larger than {limit // 1024} KiB.",
+                           "payload_too_large")
+    try:
+        return json.loads(body or b"null"), None
+    except (ValueError, RecursionError):
+        return None, error(400, "The request body is not valid JSON.")
