@@ -84,11 +84,10 @@ async def artifact(request: Request) -> Response:
     except ValueError:
         return error(404, "No such artifact.", "not_found")
     payload = state.payload(payload_id)
-    if payload is None or payload.filename != request.path_params["filename"] \
-            or not payload.sha256:
+    if payload is None or payload.filename != request.path_params["filename"]:
         return error(404, "No such artifact.", "not_found")
-    path = state.artifacts.path_for(payload.sha256)  # named by hash: no path can escape
-    if not path.is_file():
+    path = state.artifacts.path_for(payload.sha256) if payload.sha256 else None
+    if path is None or not path.is_file():  # named by hash: no request path can escape
         return error(404, "This payload's file is not in the artifact store (metadata only).",
                      "not_found")
     etag = f'"{payload.sha256}"'
