@@ -27,6 +27,7 @@ class DeviceDetailsDialog(QDialog):
         self.device = device
         self.decision: Decision = decide_for_device(store, device.serial)
         self.history = store.device_history(device.serial)
+        self.feedback = store.device_feedback(device.serial)
         self._setup_ui()
 
     def show_inspect(self) -> None:
@@ -41,6 +42,7 @@ class DeviceDetailsDialog(QDialog):
         layout.addWidget(self.tabs)
         self.tabs.addTab(self._attributes_tab(), "&Attributes")
         self.tabs.addTab(self._history_tab(), "Version &history")
+        self.tabs.addTab(self._updates_tab(), "&Updates")
         self.inspect_tab = self._inspect_tab()
         self.tabs.addTab(self.inspect_tab, "&Inspect")
 
@@ -71,6 +73,29 @@ class DeviceDetailsDialog(QDialog):
             self.history_table.setItem(row, 1, QTableWidgetItem(version))
         self.history_table.horizontalHeader().setStretchLastSection(True)
         return self.history_table
+
+    def _updates_tab(self) -> QWidget:
+        """What the device reported about its updates (hawkBit feedback)."""
+        self.feedback_table = QTableWidget(len(self.feedback), 5)
+        self.feedback_table.setHorizontalHeaderLabels(
+            ["At", "Release", "Status", "Progress", "Details"])
+        for row, f in enumerate(self.feedback):
+            status = f["execution"] + (f" / {f['finished']}" if f["finished"] != "none" else "")
+            if f["kind"] == "cancel":
+                status = "cancel: " + status
+            progress = f["progress"]
+            if isinstance(progress, dict) and "cnt" in progress and progress.get("of"):
+                progress_text = f"{progress['cnt']} of {progress['of']}"
+            elif isinstance(progress, dict) and "percentage" in progress:
+                progress_text = f"{progress['percentage']}%"
+            else:
+                progress_text = ""
+            for col, value in enumerate((f["at"], f["release"] or f["action_id"], status,
+                                         progress_text, "; ".join(f["details"]))):
+                self.feedback_table.setItem(row, col, QTableWidgetItem(value))
+        self.feedback_table.horizontalHeader().setStretchLastSection(True)
+        self.feedback_table.resizeColumnsToContents()
+        return self.feedback_table
 
     def _inspect_tab(self) -> QWidget:
         decision = self.decision

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QPoint, QSettings, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPoint, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QComboBox,
@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QLabel,
     QLineEdit,
     QMainWindow,
     QMenu,
@@ -42,6 +43,7 @@ from ota_desktop.gui.matrix_model import COLUMN_ROLE, FIXED_COLUMNS, ROW_ROLE
 from ota_desktop.gui.matrix_view import MatrixView
 from ota_desktop.gui.paths_dialog import PathsDialog
 from ota_desktop.gui.release_editor import ReleaseEditor
+from ota_desktop.gui.serving import DeviceServer, ServeDialog
 from ota_desktop.gui.text import abbreviate, exact
 from ota_desktop.gui.undo import ChangeCommand
 from ota_desktop.matrix import Cell, VersionMatrix
@@ -66,6 +68,7 @@ class MainWindow(QMainWindow):
         self.ui.setupUi(self)
         self.matrix_view = MatrixView(self)
         self.undo_stack = QUndoStack(self)
+        self.device_server = DeviceServer(self)
         self.dialogs: list[QDialog] = []
         self._setup_ui()
         self._connect()
@@ -167,6 +170,21 @@ class MainWindow(QMainWindow):
         self._keep(dialog)
         return dialog
 
+    def start_serving(self, host: str = "127.0.0.1", port: int = 8080) -> bool:
+        if self.controller.path is None:
+            return False
+        try:
+            self.device_server.start(self.controller.path, host, port)
+        except OtaError as exc:
+            self._on_failed(str(exc))
+            self.ui.actionServe.setChecked(False)
+            return False
+        self.settings.setValue("serve/port", port)
+        return True
+
+    def stop_serving(self) -> None:
+        self.device_server.stop()
+
     def menu_for_cell(self, index: QModelIndex) -> list[MatrixAction]:
         """The actions a matrix cell offers: list its devices, its column's, its row's."""
         matrix, config = self.matrix, self.controller.config
@@ -220,6 +238,12 @@ class MainWindow(QMainWindow):
         self.progress_bar.setTextVisible(False)
         self.progress_bar.hide()
         self.ui.statusBar.addPermanentWidget(self.progress_bar)
+        self.serving_label = QLabel(self)
+        self.serving_label.setObjectName("servingLabel")
+        self.serving_label.hide()
+        self.ui.statusBar.addPermanentWidget(self.serving_label)
+        self._fleet_refresh = QTimer(self, singleShot=True, interval=1000)
+        self._fleet_refresh.timeout.connect(self.refresh)
         self.ui.legendLabel.setText(
             "Legend: <b>blue ✓</b> active Full release · <b>hollow</b> Full release not active"
             " · <b>dashed</b> no Full release · <b>flag</b> final target · "
@@ -257,6 +281,10 @@ class MainWindow(QMainWindow):
         self.ui.actionCohorts.triggered.connect(self.open_cohorts)
         self.ui.actionKeys.triggered.connect(self.open_keys)
         self.ui.actionPaths.triggered.connect(self.open_paths)
+        self.ui.actionServe.triggered.connect(self._on_serve_triggered)
+        self.device_server.stateChanged.connect(self._on_serving_changed)
+        self.device_server.statsChanged.connect(self._on_serving_stats)
+        self.device_server.fleetChanged.connect(self._on_fleet_changed)
         c.changed.connect(self._on_changed)
 
     def _keep(self, dialog: QDialog) -> None:
@@ -354,6 +382,31 @@ class MainWindow(QMainWindow):
         if matrix is not None and config is not None and 0 <= section < len(matrix.rows):
             self._popup(row_actions(config, matrix, matrix.rows[section]), pos)
 
+    def _on_serve_triggered(self, checked: bool) -> None:
+        if not checked:
+            self.stop_serving()
+            return
+        dialog = ServeDialog(int(self.settings.value("serve/port", 8080)), self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            self.ui.actionServe.setChecked(False)
+            return
+        self.start_serving(dialog.host, dialog.port)
+
+    def _on_serving_changed(self, url: str) -> None:
+        self.ui.actionServe.setChecked(bool(url))
+        self.serving_label.setText(f"Serving devices on {url} — 0 check-ins, 0 downloads"
+                                   if url else "")
+        self.serving_label.setVisible(bool(url))
+
+    def _on_serving_stats(self, checkins: int, downloads: int) -> None:
+        self.serving_label.setText(f"Serving devices on {self.device_server.url} — "
+                                   f"{checkins:,} check-ins, {downloads:,} downloads")
+
+    def _on_fleet_changed(self) -> None:
+        # check-ins moved devices: recompute, at most one matrix computation queued at a time
+        if not self._fleet_refresh.isActive():
+            self._fleet_refresh.start()
+
     def _on_open_triggered(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)
         if path:
@@ -369,6 +422,7 @@ class MainWindow(QMainWindow):
             self.controller.create_project(path, dialog.name, dialog.scheme)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.device_server.stop()
         for dialog in list(self.dialogs):
             dialog.close()
         self.controller.shutdown()

@@ -351,3 +351,16 @@ class Store:
                 row = _device_row(r)
                 found[row.serial] = row
         return found
+
+    def device_feedback(self, serial: str) -> list[dict[str, Any]]:
+        """hawkBit feedback from a device, oldest first, with the release each action was."""
+        return [
+            {"at": r[0], "action_id": r[1], "kind": r[2], "execution": r[3], "finished": r[4],
+             "progress": json.loads(r[5]) if r[5] else None, "details": json.loads(r[6]),
+             "release": r[7] or ""}
+            for r in self.db.execute(
+                "SELECT f.at, f.action_id, f.kind, f.execution, f.finished, f.progress, "
+                "f.details, a.release_label FROM ddi_feedback f "
+                "LEFT JOIN ddi_actions a ON a.action_id = f.action_id "
+                "WHERE f.serial = ? ORDER BY f.at, f.id", [serial])
+        ]
