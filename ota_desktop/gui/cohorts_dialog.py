@@ -161,7 +161,7 @@ class CohortEditor(QDialog):
         self.dvc_check = QCheckBox("&Disable version checking (allows downgrades)", self)
         self.protected_check = QCheckBox("&Protected (only managers change activations)", self)
         self.polling_spin = QSpinBox(self)
-        self.polling_spin.setRange(10, 7 * 86400)
+        self.polling_spin.setRange(1, 7 * 86400)
         self.polling_spin.setSuffix(" s")
         self.dvc_check.setChecked(bool(cohort and cohort.disable_version_checking))
         self.protected_check.setChecked(cohort.protected if cohort else True)

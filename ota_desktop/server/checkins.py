@@ -149,12 +149,13 @@ def write_batch(store: Store, batch: list[Event]) -> None:
                 status = _action_status(event)
                 if status:
                     db.execute("UPDATE ddi_actions SET status = ?, updated_at = ? "
-                               "WHERE action_id = ?", [status, event.at, event.action_id])
+                               "WHERE serial = ? AND action_id = ?",
+                               [status, event.at, event.serial, event.action_id])
             elif isinstance(event, ActionOffered):
                 db.execute(
                     "INSERT INTO ddi_actions (action_id, serial, release_label, target_version, "
                     "payload_id, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (action_id) DO UPDATE SET updated_at = excluded.updated_at",
+                    "ON CONFLICT (serial, action_id) DO UPDATE SET updated_at = excluded.updated_at",
                     [event.action_id, event.serial, event.release_label, event.target_version,
                      event.payload_id, event.status, event.at, event.at])
 

@@ -42,7 +42,8 @@ def _action_id(serial: str, decision: Decision) -> str:
     assert release is not None and payload is not None
     kind = "d" if isinstance(release, DeltaRelease) else "f"
     digest = hashlib.sha1(f"{serial}|{kind}{release.id}|{payload.id}".encode()).hexdigest()
-    return str(int(digest[:12], 16))
+    # SWUpdate parses action ids as a C int: keep them positive 31-bit numbers
+    return str(int(digest[:8], 16) & 0x7FFFFFFF or 1)
 
 
 def _auth(request: Request, state: ServerState) -> tuple[str | None, Response | None]:
@@ -102,7 +103,7 @@ async def base_poll(request: Request) -> Response:
         action_id = _action_id(serial, decision)
         if open_action is not None and open_action != action_id:
             links["cancelAction"] = {"href": f"{base}/cancelAction/{open_action}"}
-        elif action_id not in state.closed_actions:
+        elif (serial, action_id) not in state.closed_actions:
             digest = hashlib.sha1(action_id.encode()).hexdigest()[:8]
             links["deploymentBase"] = {"href": f"{base}/deploymentBase/{action_id}?c={digest}"}
     elif open_action is not None:
@@ -135,7 +136,7 @@ async def deployment_base(request: Request) -> Response:
     assert version is not None
     if state.open_actions.get(serial) != action_id:
         state.open_actions[serial] = action_id
-        state.action_targets[action_id] = version
+        state.action_targets[(serial, action_id)] = version
         state.writer.put(ActionOffered(action_id, serial, release.label, version, payload.id))
     base = _base(request)
     href = f"{base}/softwaremodules/{payload.id}/artifacts/{payload.filename}"
@@ -203,11 +204,11 @@ async def deployment_feedback(request: Request) -> Response:
         return error(400, why)
     new_version = None
     if parsed["execution"] == "closed":
-        state.closed_actions.add(action_id)
+        state.closed_actions.add((serial, action_id))
         if state.open_actions.get(serial) == action_id:
             del state.open_actions[serial]
         if parsed["finished"] == "success":
-            new_version = state.action_targets.get(action_id)
+            new_version = state.action_targets.get((serial, action_id))
     state.writer.put(Feedback(serial, action_id, "deployment", parsed["execution"],
                               parsed["finished"], parsed["progress"], parsed["details"],
                               new_version))
@@ -285,7 +286,7 @@ async def cancel_feedback(request: Request) -> Response:
         return error(400, why)
     if parsed["execution"] == "closed" and parsed["finished"] == "success":
         state.open_actions.pop(serial, None)
-        state.closed_actions.add(action_id)
+        state.closed_actions.add((serial, action_id))
     state.writer.put(Feedback(serial, action_id, "cancel", parsed["execution"],
                               parsed["finished"], parsed["progress"], parsed["details"]))
     return JSONResponse({})

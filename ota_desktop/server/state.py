@@ -43,16 +43,17 @@ class ServerState:
         self._config_key: int = -1
         self._payloads: dict[int, Payload] = {}
         self.open_actions: dict[str, str] = {}  # serial -> action id it is working on
-        self.closed_actions: set[str] = set()
-        self.action_targets: dict[str, str] = {}  # action id -> the version it installs
+        # keyed by (serial, action id): ids are only unique per device
+        self.closed_actions: set[tuple[str, str]] = set()
+        self.action_targets: dict[tuple[str, str], str] = {}  # -> the version it installs
         for action_id, serial, status, target in self.store.db.execute(
                 "SELECT action_id, serial, status, target_version FROM ddi_actions "
                 "ORDER BY updated_at"):
-            self.action_targets[action_id] = target
+            self.action_targets[(serial, action_id)] = target
             if status == "open":
                 self.open_actions[serial] = action_id
             else:
-                self.closed_actions.add(action_id)
+                self.closed_actions.add((serial, action_id))
 
     @property
     def store(self) -> Store:

@@ -122,8 +122,8 @@ class FleetEdits(ServiceBase):
         cohort_id = self.store.cohort_id(slug)
         if name is not None and not name.strip():
             raise BadInput("A cohort's name cannot be empty.")
-        if polling_interval_s is not None and not 10 <= polling_interval_s <= 7 * 86400:
-            raise BadInput("The polling interval is between 10 seconds and 7 days.")
+        if polling_interval_s is not None and not 1 <= polling_interval_s <= 7 * 86400:
+            raise BadInput("The polling interval is between 1 second and 7 days.")
         changes = {k: v for k, v in {
             "name": name, "disable_version_checking": disable_version_checking,
             "protected": protected, "polling_interval_s": polling_interval_s}.items()

@@ -145,11 +145,11 @@ MIGRATIONS.append((
     "device-facing server: hawkBit actions, feedback, target tokens",
     """
     CREATE TABLE ddi_actions (
-        action_id TEXT PRIMARY KEY, serial TEXT NOT NULL, release_label TEXT NOT NULL,
+        serial TEXT NOT NULL, action_id TEXT NOT NULL, release_label TEXT NOT NULL,
         target_version TEXT NOT NULL, payload_id INTEGER, status TEXT NOT NULL DEFAULT 'open',
-        created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        PRIMARY KEY (serial, action_id)
     );
-    CREATE INDEX ddi_actions_by_serial ON ddi_actions (serial, updated_at);
     CREATE TABLE ddi_feedback (
         id INTEGER PRIMARY KEY, serial TEXT NOT NULL, action_id TEXT NOT NULL,
         kind TEXT NOT NULL, execution TEXT NOT NULL, finished TEXT NOT NULL,

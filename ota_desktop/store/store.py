@@ -361,6 +361,6 @@ class Store:
             for r in self.db.execute(
                 "SELECT f.at, f.action_id, f.kind, f.execution, f.finished, f.progress, "
                 "f.details, a.release_label FROM ddi_feedback f "
-                "LEFT JOIN ddi_actions a ON a.action_id = f.action_id "
+                "LEFT JOIN ddi_actions a ON a.action_id = f.action_id AND a.serial = f.serial "
                 "WHERE f.serial = ? ORDER BY f.at, f.id", [serial])
         ]

@@ -136,7 +136,7 @@ def test_key_create_prints_a_key_that_overrides(small_demo: Path, capsys) -> Non
     (["payload", "add", "--software-type", "main", "--version", "1.1", "--hardware-version", "evt",
       "/nonexistent/file"], "not a readable file"),
     (["device", "move", "--cohort", "beta"], "Name the devices"),
-    (["cohort", "update", "--slug", "beta", "--polling-interval", "1"], "polling interval"),
+    (["cohort", "update", "--slug", "beta", "--polling-interval", "0"], "polling interval"),
 ])
 def test_bad_edits_exit_2_with_a_sentence_and_change_nothing(small_demo: Path, capsys, args,
                                                             message) -> None:
