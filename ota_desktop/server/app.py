@@ -21,7 +21,7 @@ from ota_desktop import __version__
 from ota_desktop.server import ddi, downloads, latest
 from ota_desktop.server.state import ServerState, error
 
-DDI = "/api/v0/hawkbit/{tenant}/controller/v1/{controller_id}"
+DDI = ddi.DDI_PREFIX + "/{tenant}/controller/v1/{controller_id}"
 
 schemas = SchemaGenerator({"openapi": "3.0.0",
                            "info": {"title": "OTA Desktop device API", "version": __version__}})

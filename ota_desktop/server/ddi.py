@@ -23,14 +23,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ota_desktop.model import DeltaRelease, Query
-from ota_desktop.resolver import Decision, resolve
+from ota_desktop.resolver import Decision
 from ota_desktop.server.checkins import ActionOffered, CheckIn, Feedback
 from ota_desktop.server.state import ServerState, error, json_or_error
+from ota_desktop.store.store import DeviceRow
 
 EXECUTIONS = {"closed", "proceeding", "canceled", "scheduled", "rejected", "resumed",
               "downloaded", "download"}
 FINISHED = {"success", "failure", "none"}
 VERSION_KEYS = ("software_version", "sw_version", "version")
+DDI_PREFIX = "/api/v0/hawkbit"
 
 
 def _sleep(seconds: int) -> str:
@@ -63,19 +65,24 @@ def _auth(request: Request, state: ServerState) -> tuple[str | None, Response | 
                             "<device token> is required.", "unauthorized")
 
 
-def _decide(request: Request, state: ServerState, key: str | None) -> Decision:
+def _decide(request: Request, state: ServerState, key: str | None,
+            stored: DeviceRow | None | bool = False) -> Decision:
     config = state.config()
     serial = request.path_params["controller_id"]
-    stored = state.store.device(serial)
+    if stored is False:
+        stored = state.store.device(serial)
+    assert stored is None or isinstance(stored, DeviceRow)
     software_type = stored.software_type if stored else config.software_types[0]
     current = stored.current_version or None if stored else None
     query = Query(serial, software_type, current, stored.attributes if stored else {}, key)
-    return resolve(query, stored.state() if stored else None, config)
+    return state.decide(query, stored.state() if stored else None)
 
 
 def _base(request: Request) -> str:
+    """The controller's own URL (built by hand: url_for walks every route)."""
     p = request.path_params
-    return str(request.url_for("ddi_base", tenant=p["tenant"], controller_id=p["controller_id"]))
+    return f"{str(request.base_url).rstrip('/')}{DDI_PREFIX}/{p['tenant']}/controller/v1/" \
+           f"{p['controller_id']}"
 
 
 async def base_poll(request: Request) -> Response:
@@ -92,7 +99,7 @@ async def base_poll(request: Request) -> Response:
     serial = request.path_params["controller_id"]
     config = state.config()
     stored = state.store.device(serial)
-    decision = _decide(request, state, key)
+    decision = _decide(request, state, key, stored)
     state.writer.put(CheckIn(serial, stored.software_type if stored else "", None, {}))
     state.counters.add(checkins=1)
     cohort = config.cohort(decision.effective_cohort) or config.default_cohort

@@ -8,13 +8,14 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from ota_desktop.errors import InvalidVersion
 from ota_desktop.model import DeltaRelease, Payload, Query
-from ota_desktop.resolver import Decision, resolve
+from ota_desktop.resolver import Decision
 from ota_desktop.server.checkins import CheckIn
 from ota_desktop.server.state import ServerState, error
 
@@ -22,7 +23,8 @@ KEY_HEADER = "memfault-project-key"
 
 
 def artifact_url(request: Request, payload: Payload) -> str:
-    return str(request.url_for("artifact", payload_id=str(payload.id), filename=payload.filename))
+    return f"{str(request.base_url).rstrip('/')}/api/v0/artifacts/{payload.id}/" \
+           f"{quote(payload.filename)}"
 
 
 def _decide(request: Request) -> tuple[Decision | None, Response | None]:
@@ -55,7 +57,7 @@ def _decide(request: Request) -> tuple[Decision | None, Response | None]:
     stored = state.store.device(serial)
     attributes = {**(stored.attributes if stored else {}), "hardware_version": hardware}
     query = Query(serial, software_type, current, attributes, key)
-    decision = resolve(query, stored.state() if stored else None, config)
+    decision = state.decide(query, stored.state() if stored else None)
     state.writer.put(CheckIn(serial, software_type, current, {"hardware_version": hardware}))
     state.counters.add(checkins=1)
     return decision, None

@@ -13,7 +13,8 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from ota_desktop.artifacts import ArtifactStore, artifact_root
-from ota_desktop.model import Configuration, Payload
+from ota_desktop.model import Configuration, DeviceState, Payload, Query, attributes_key
+from ota_desktop.resolver import Decision, resolve
 from ota_desktop.server.checkins import CheckInWriter
 from ota_desktop.store.store import Store
 
@@ -41,6 +42,7 @@ class ServerState:
         self.counters = Counters()
         self._config: Configuration | None = None
         self._config_key: int = -1
+        self._decisions: dict[tuple[Any, ...], Decision] = {}
         self._payloads: dict[int, Payload] = {}
         self.open_actions: dict[str, str] = {}  # serial -> action id it is working on
         # keyed by (serial, action id): ids are only unique per device
@@ -75,15 +77,31 @@ class ServerState:
                 store.close()
 
     def config(self) -> Configuration:
-        """The configuration, re-read only when a new operation was recorded."""
+        """The configuration, re-read only when a new operation was recorded (one indexed
+        lookup per request, so an edit reaches the very next poll)."""
         key = int(self.store.db.execute("SELECT coalesce(max(id), 0) FROM operations")
                   .fetchone()[0])
         if self._config is None or key != self._config_key:
             self._config = self.store.configuration()
             self._config_key = key
+            self._decisions.clear()
             self._payloads = {p.id: p for r in self._config.all_releases
                               for p in r.payloads if p.id is not None}
         return self._config
+
+    def decide(self, query: Query, device: DeviceState | None) -> Decision:
+        """The resolver's decision, shared by every device that asks the same question: it
+        depends on the cohort, staged mark, version, attributes and key, not on the serial."""
+        config = self.config()
+        key = (device is None, device.cohort if device else None,
+               device.staged if device else False, query.software_type, query.current_version,
+               attributes_key(query.attributes), query.project_key)
+        decision = self._decisions.get(key)
+        if decision is None:
+            if len(self._decisions) > 50_000:
+                self._decisions.clear()
+            decision = self._decisions[key] = resolve(query, device, config)
+        return decision
 
     def payload(self, payload_id: int) -> Payload | None:
         self.config()

@@ -20,6 +20,9 @@ def qasync_loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
     loop = qasync.QEventLoop(qapp, already_running=True)
     asyncio.set_event_loop(loop)
     yield loop
+    # qasync marks an "already running" loop as the running loop; unmark it so code after
+    # the GUI tests (asyncio.run in other tests) starts from a clean state
+    asyncio.events._set_running_loop(None)
     asyncio.set_event_loop(None)
 
 
