@@ -47,9 +47,11 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise SystemExit(f"nothing listens on port {port}")
 
 
-def lua_script(folder: Path, serials: list[str], path_format: str, headers: dict[str, str]) -> Path:
-    """wrk picks a random registered device for every request."""
-    ids = ",".join(f'"{s}"' for s in serials)
+def lua_script(folder: Path, devices: list[tuple[str, str]], path_format: str,
+               headers: dict[str, str]) -> Path:
+    """wrk picks a random registered device for every request; the path gets its serial and
+    the version it really runs (as a device would report it)."""
+    ids = ",".join(f'{{"{s}","{v}"}}' for s, v in devices)
     header_lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
     script = folder / f"load-{abs(hash(path_format))}.lua"
     script.write_text(textwrap.dedent(f"""
@@ -57,8 +59,8 @@ def lua_script(folder: Path, serials: list[str], path_format: str, headers: dict
         {header_lines}
         math.randomseed(os.time())
         request = function()
-          local id = ids[math.random(#ids)]
-          return wrk.format("GET", string.format("{path_format}", id))
+          local d = ids[math.random(#ids)]
+          return wrk.format("GET", string.format("{path_format}", d[1], d[2]))
         end
     """))
     return script
@@ -104,7 +106,9 @@ def main() -> None:
         db = tmp / "bench.db"
         store = Store.open(db)
         write_demo(store, scale=args.devices / DEMO_DEVICE_COUNT)
-        serials = [r[0] for r in store.db.execute("SELECT serial FROM devices")]
+        devices = [(r[0], r[1]) for r in store.db.execute(
+            "SELECT serial, current_version FROM devices")]
+        serials = [s for s, _ in devices]
         store.close()
         results: dict[str, dict[str, float]] = {}
         procs: list[subprocess.Popen[bytes]] = []
@@ -112,10 +116,10 @@ def main() -> None:
             port = free_port()
             procs.append(start([sys.executable, "-m", "ota_desktop", "serve", "--db", str(db),
                                 "--port", str(port)], port, cwd=ROOT))
-            ddi = lua_script(tmp, serials, "/api/v0/hawkbit/default/controller/v1/%s",
+            ddi = lua_script(tmp, devices, "/api/v0/hawkbit/default/controller/v1/%s",
                              {"Authorization": f"GatewayToken {KEY}"})
-            latest = lua_script(tmp, serials, "/api/v0/releases/latest?&device_serial=%s"
-                                "&hardware_version=evt&software_type=main&current_version=2.0",
+            latest = lua_script(tmp, devices, "/api/v0/releases/latest?&device_serial=%s"
+                                "&hardware_version=evt&software_type=main&current_version=%s",
                                 {"Memfault-Project-Key": KEY})
             base = f"http://127.0.0.1:{port}"
             run_wrk(base, ddi, 2)  # warm up
@@ -177,7 +181,7 @@ def bench_goosebit(args: argparse.Namespace, tmp: Path, serials: list[str]) -> d
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as c:
             for s in serials:
                 c.get(path % s)
-        script = lua_script(tmp, serials, path, {})
+        script = lua_script(tmp, [(s, "") for s in serials], path, {})
         run_wrk(f"http://127.0.0.1:{port}", script, 2)
         return run_wrk(f"http://127.0.0.1:{port}", script, args.seconds)
     finally:

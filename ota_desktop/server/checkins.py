@@ -19,10 +19,12 @@ from typing import Any
 
 from ota_desktop.model import attributes_key
 from ota_desktop.service import utc_now
-from ota_desktop.store.store import Store
+from ota_desktop.store.store import DeviceRow, Store
 
 log = logging.getLogger(__name__)
 BATCH = 5000
+SWEEP_S = 0.2  # how often polls that changed nothing are written (their last-seen time)
+_FLUSH = object()  # a marker: write what is pending now
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,23 @@ class CheckIn:
     attributes: dict[str, str] = field(default_factory=dict)
     replace_attributes: bool = False
     at: str = field(default_factory=utc_now)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A poll from a known device that reported nothing new: only its last-seen time moves."""
+
+    serial: str
+    at: str = field(default_factory=utc_now)
+
+
+def check_in(serial: str, device: DeviceRow | None, software_type: str, version: str | None,
+             attributes: dict[str, str]) -> CheckIn | Seen:
+    """The cheapest event that records this poll."""
+    if device is not None and (version is None or version == device.current_version) and all(
+            device.attributes.get(k) == v for k, v in attributes.items()):
+        return Seen(serial)
+    return CheckIn(serial, software_type, version, attributes)
 
 
 @dataclass(frozen=True)
@@ -59,25 +78,31 @@ class ActionOffered:
     at: str = field(default_factory=utc_now)
 
 
-Event = CheckIn | Feedback | ActionOffered
+Event = CheckIn | Seen | Feedback | ActionOffered
 
 
 class CheckInWriter:
     def __init__(self, path: Path, on_batch: Callable[[int], None] | None = None) -> None:
         self.path = path
-        self.queue: queue.Queue[Event | None] = queue.Queue()
+        self.queue: queue.Queue[Event | object | None] = queue.Queue()
         self.on_batch = on_batch
         self.written = 0
+        self.seen: dict[str, str] = {}
         self._thread = threading.Thread(target=self._run, name="ota-checkins", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def put(self, event: Event) -> None:
+        if isinstance(event, Seen):
+            # the common poll: a dict store, no queue; the writer sweeps these up
+            self.seen[event.serial] = event.at
+            return
         self.queue.put(event)
 
     def flush(self) -> None:
-        """Wait until everything queued so far is committed."""
+        """Wait until everything recorded so far is committed."""
+        self.queue.put(_FLUSH)
         self.queue.join()
 
     def stop(self) -> None:
@@ -88,30 +113,37 @@ class CheckInWriter:
         store = Store.open(self.path)
         try:
             while True:
-                first = self.queue.get()
+                taken = 0
+                try:
+                    first = self.queue.get(timeout=SWEEP_S)
+                    taken = 1
+                except queue.Empty:
+                    first = _FLUSH
                 batch: list[Event] = []
                 stop = first is None
-                if first is not None:
+                if isinstance(first, Event):
                     batch.append(first)
                 while len(batch) < BATCH and not stop:
                     try:
                         item = self.queue.get_nowait()
                     except queue.Empty:
                         break
+                    taken += 1
                     if item is None:
                         stop = True
-                    else:
+                    elif isinstance(item, Event):
                         batch.append(item)
+                seen, self.seen = self.seen, {}
                 try:
-                    if batch:
-                        write_batch(store, batch)
-                        self.written += len(batch)
+                    if batch or seen:
+                        write_batch(store, batch, seen)
+                        self.written += len(batch) + len(seen)
                         if self.on_batch:
-                            self.on_batch(len(batch))
+                            self.on_batch(len(batch) + len(seen))
                 except Exception:  # keep serving; the batch is logged, not retried forever
                     log.exception("could not write %d check-ins", len(batch))
                 finally:
-                    for _ in range(len(batch) + (1 if stop else 0)):
+                    for _ in range(taken):
                         self.queue.task_done()
                 if stop:
                     return
@@ -119,8 +151,11 @@ class CheckInWriter:
             store.close()
 
 
-def write_batch(store: Store, batch: list[Event]) -> None:
+def write_batch(store: Store, batch: list[Event], seen: dict[str, str] | None = None) -> None:
+    """Write ``batch`` and the last-seen times in ``seen`` (serial -> time) in one
+    transaction."""
     db = store.db
+    seen = dict(seen or {})
     with db.atomic():
         checkins: dict[str, CheckIn] = {}
         for event in batch:
@@ -139,6 +174,16 @@ def write_batch(store: Store, batch: list[Event]) -> None:
                     event.serial, previous.software_type if previous else "",
                     event.new_version, previous.attributes if previous else {}, False, event.at)
         _write_checkins(store, list(checkins.values()))
+        seen.update((e.serial, e.at) for e in batch if isinstance(e, Seen))
+        for serial in checkins:
+            seen.pop(serial, None)  # its check-in already set last_seen
+        if seen:
+            at = max(seen.values())
+            serials = list(seen)
+            for start in range(0, len(serials), 500):
+                part = serials[start:start + 500]
+                db.execute(f"UPDATE devices SET last_seen = ? WHERE serial IN "
+                           f"({', '.join('?' * len(part))})", [at, *part])
         for event in batch:
             if isinstance(event, Feedback):
                 db.execute(

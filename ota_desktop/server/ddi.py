@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 
 from ota_desktop.model import DeltaRelease, Query
 from ota_desktop.resolver import Decision
-from ota_desktop.server.checkins import ActionOffered, CheckIn, Feedback
+from ota_desktop.server.checkins import ActionOffered, CheckIn, Feedback, check_in
 from ota_desktop.server.state import ServerState, error, json_or_error
 from ota_desktop.store.store import DeviceRow
 
@@ -100,7 +100,7 @@ async def base_poll(request: Request) -> Response:
     config = state.config()
     stored = state.store.device(serial)
     decision = _decide(request, state, key, stored)
-    state.writer.put(CheckIn(serial, stored.software_type if stored else "", None, {}))
+    state.writer.put(check_in(serial, stored, stored.software_type if stored else "", None, {}))
     state.counters.add(checkins=1)
     cohort = config.cohort(decision.effective_cohort) or config.default_cohort
     links: dict[str, Any] = {}

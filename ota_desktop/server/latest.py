@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from ota_desktop.errors import InvalidVersion
 from ota_desktop.model import DeltaRelease, Payload, Query
 from ota_desktop.resolver import Decision
-from ota_desktop.server.checkins import CheckIn
+from ota_desktop.server.checkins import check_in
 from ota_desktop.server.state import ServerState, error
 
 KEY_HEADER = "memfault-project-key"
@@ -58,7 +58,8 @@ def _decide(request: Request) -> tuple[Decision | None, Response | None]:
     attributes = {**(stored.attributes if stored else {}), "hardware_version": hardware}
     query = Query(serial, software_type, current, attributes, key)
     decision = state.decide(query, stored.state() if stored else None)
-    state.writer.put(CheckIn(serial, software_type, current, {"hardware_version": hardware}))
+    state.writer.put(check_in(serial, stored, software_type, current,
+                              {"hardware_version": hardware}))
     state.counters.add(checkins=1)
     return decision, None
 

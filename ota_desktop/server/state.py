@@ -13,7 +13,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from ota_desktop.artifacts import ArtifactStore, artifact_root
-from ota_desktop.model import Configuration, DeviceState, Payload, Query, attributes_key
+from ota_desktop.model import Configuration, DeviceState, Payload, Query
 from ota_desktop.resolver import Decision, resolve
 from ota_desktop.server.checkins import CheckInWriter
 from ota_desktop.store.store import Store
@@ -95,7 +95,7 @@ class ServerState:
         config = self.config()
         key = (device is None, device.cohort if device else None,
                device.staged if device else False, query.software_type, query.current_version,
-               attributes_key(query.attributes), query.project_key)
+               tuple(sorted(query.attributes.items())), query.project_key)
         decision = self._decisions.get(key)
         if decision is None:
             if len(self._decisions) > 50_000:
