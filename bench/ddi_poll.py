@@ -160,27 +160,45 @@ def main() -> None:
 
 
 def bench_goosebit(args: argparse.Namespace, tmp: Path, serials: list[str]) -> dict[str, float]:
-    """goosebit on SQLite on another loopback port, its devices registered by a first poll."""
+    """goosebit on SQLite on another loopback port; its devices registered by a first poll."""
     venv = args.goosebit
     port = free_port()
     workdir = tmp / "goosebit"
     workdir.mkdir()
-    (workdir / "goosebit.yaml").write_text(textwrap.dedent(f"""
-        port: {port}
-        db_uri: sqlite:///{workdir}/db.sqlite3
-        artifacts_dir: {workdir}/artifacts
+    site = next((venv / "lib").glob("python*/site-packages/goosebit"))
+    (workdir / "pyproject.toml").write_text(textwrap.dedent(f"""
+        [tool.aerich]
+        tortoise_orm = "goosebit.db.config.TORTOISE_CONF"
+        location = "{site / 'db' / 'migrations'}"
+        src_folder = "./."
     """))
-    env = {"GOOSEBIT_PORT": str(port), "GOOSEBIT_DB_URI": f"sqlite:///{workdir}/db.sqlite3"}
+    env = {"GOOSEBIT_DB_URI": f"sqlite:///{workdir}/db.sqlite3",
+           "GOOSEBIT_ARTIFACTS_DIR": str(workdir / "artifacts")}
+    subprocess.run([str(venv / "bin" / "aerich"), "upgrade"], cwd=workdir, check=True,
+                   env={**os.environ, **env}, capture_output=True)
     proc = start([str(venv / "bin" / "python"), "-m", "uvicorn", "goosebit:app", "--port",
                   str(port), "--log-level", "warning", "--no-access-log"], port, env=env,
                  cwd=workdir)
     try:
+        import asyncio
+
         import httpx
 
-        path = "/ddi/controller/v1/%s"
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as c:
-            for s in serials:
-                c.get(path % s)
+        path = "/DEFAULT/controller/v1/%s"
+
+        async def register() -> None:
+            limit = asyncio.Semaphore(50)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
+                                         timeout=60) as c:
+                async def one(serial: str) -> None:
+                    async with limit:
+                        await c.get(path % serial)
+                await asyncio.gather(*(one(s) for s in serials))
+
+        started = time.monotonic()
+        asyncio.run(register())
+        print(f"(goosebit: {len(serials):,} devices registered in "
+              f"{time.monotonic() - started:.0f} s)")
         script = lua_script(tmp, [(s, "") for s in serials], path, {})
         run_wrk(f"http://127.0.0.1:{port}", script, 2)
         return run_wrk(f"http://127.0.0.1:{port}", script, args.seconds)
