@@ -22,10 +22,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ota_desktop.model import DeltaRelease, Query
+from ota_desktop.model import Configuration, DeltaRelease, Query
 from ota_desktop.resolver import Decision
 from ota_desktop.server.checkins import ActionOffered, CheckIn, Feedback, check_in
-from ota_desktop.server.state import ServerState, error, json_or_error
+from ota_desktop.server.state import ServerState, base_url, error, json_or_error
 from ota_desktop.store.store import DeviceRow
 
 EXECUTIONS = {"closed", "proceeding", "canceled", "scheduled", "rejected", "resumed",
@@ -48,12 +48,13 @@ def _action_id(serial: str, decision: Decision) -> str:
     return str(int(digest[:8], 16) & 0x7FFFFFFF or 1)
 
 
-def _auth(request: Request, state: ServerState) -> tuple[str | None, Response | None]:
+def _auth(request: Request, state: ServerState,
+          config: Configuration | None = None) -> tuple[str | None, Response | None]:
     """The project key to resolve with (None for a target token), or a 401."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
-    config = state.config()
+    config = config or state.config()
     if scheme.lower() == "gatewaytoken" and token and config.project_key(token) is not None:
         return token, None
     if scheme.lower() == "targettoken" and token:
@@ -66,8 +67,9 @@ def _auth(request: Request, state: ServerState) -> tuple[str | None, Response | 
 
 
 def _decide(request: Request, state: ServerState, key: str | None,
-            stored: DeviceRow | None | bool = False) -> Decision:
-    config = state.config()
+            stored: DeviceRow | None | bool = False,
+            config: Configuration | None = None) -> Decision:
+    config = config or state.config()
     serial = request.path_params["controller_id"]
     if stored is False:
         stored = state.store.device(serial)
@@ -75,14 +77,13 @@ def _decide(request: Request, state: ServerState, key: str | None,
     software_type = stored.software_type if stored else config.software_types[0]
     current = stored.current_version or None if stored else None
     query = Query(serial, software_type, current, stored.attributes if stored else {}, key)
-    return state.decide(query, stored.state() if stored else None)
+    return state.decide(query, stored.state() if stored else None, config)
 
 
 def _base(request: Request) -> str:
     """The controller's own URL (built by hand: url_for walks every route)."""
     p = request.path_params
-    return f"{str(request.base_url).rstrip('/')}{DDI_PREFIX}/{p['tenant']}/controller/v1/" \
-           f"{p['controller_id']}"
+    return f"{base_url(request)}{DDI_PREFIX}/{p['tenant']}/controller/v1/{p['controller_id']}"
 
 
 async def base_poll(request: Request) -> Response:
@@ -93,13 +94,13 @@ async def base_poll(request: Request) -> Response:
       401: {description: missing or bad GatewayToken / TargetToken}
     """
     state: ServerState = request.app.state.ota
-    key, problem = _auth(request, state)
+    config = state.config()
+    key, problem = _auth(request, state, config)
     if problem is not None:
         return problem
     serial = request.path_params["controller_id"]
-    config = state.config()
     stored = state.store.device(serial)
-    decision = _decide(request, state, key, stored)
+    decision = _decide(request, state, key, stored, config)
     state.writer.put(check_in(serial, stored, stored.software_type if stored else "", None, {}))
     state.counters.add(checkins=1)
     cohort = config.cohort(decision.effective_cohort) or config.default_cohort

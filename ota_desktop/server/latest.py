@@ -17,14 +17,13 @@ from ota_desktop.errors import InvalidVersion
 from ota_desktop.model import DeltaRelease, Payload, Query
 from ota_desktop.resolver import Decision
 from ota_desktop.server.checkins import check_in
-from ota_desktop.server.state import ServerState, error
+from ota_desktop.server.state import ServerState, base_url, error
 
 KEY_HEADER = "memfault-project-key"
 
 
 def artifact_url(request: Request, payload: Payload) -> str:
-    return f"{str(request.base_url).rstrip('/')}/api/v0/artifacts/{payload.id}/" \
-           f"{quote(payload.filename)}"
+    return f"{base_url(request)}/api/v0/artifacts/{payload.id}/{quote(payload.filename)}"
 
 
 def _decide(request: Request) -> tuple[Decision | None, Response | None]:
@@ -57,7 +56,7 @@ def _decide(request: Request) -> tuple[Decision | None, Response | None]:
     stored = state.store.device(serial)
     attributes = {**(stored.attributes if stored else {}), "hardware_version": hardware}
     query = Query(serial, software_type, current, attributes, key)
-    decision = state.decide(query, stored.state() if stored else None)
+    decision = state.decide(query, stored.state() if stored else None, config)
     state.writer.put(check_in(serial, stored, software_type, current,
                               {"hardware_version": hardware}))
     state.counters.add(checkins=1)

@@ -89,10 +89,12 @@ class ServerState:
                               for p in r.payloads if p.id is not None}
         return self._config
 
-    def decide(self, query: Query, device: DeviceState | None) -> Decision:
+    def decide(self, query: Query, device: DeviceState | None,
+               config: Configuration | None = None) -> Decision:
         """The resolver's decision, shared by every device that asks the same question: it
-        depends on the cohort, staged mark, version, attributes and key, not on the serial."""
-        config = self.config()
+        depends on the cohort, staged mark, version, attributes and key, not on the serial.
+        ``config`` is the one this request already read (one configuration check a request)."""
+        config = config or self.config()
         key = (device is None, device.cohort if device else None,
                device.staged if device else False, query.software_type, query.current_version,
                tuple(sorted(query.attributes.items())), query.project_key)
@@ -106,6 +108,16 @@ class ServerState:
     def payload(self, payload_id: int) -> Payload | None:
         self.config()
         return self._payloads.get(payload_id)
+
+
+def base_url(request: Any) -> str:
+    """scheme://host of this request, without Starlette's URL parsing (hot path)."""
+    scope = request.scope
+    host = request.headers.get("host")
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}"
 
 
 def error(status: int, message: str, kind: str = "invalid_request") -> JSONResponse:
