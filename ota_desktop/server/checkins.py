@@ -39,10 +39,11 @@ class CheckIn:
 
 @dataclass(frozen=True)
 class Seen:
-    """A poll from a known device that reported nothing new: only its last-seen time moves."""
+    """A poll from a known device that reported nothing new: only its last-seen time moves
+    (stamped when the writer sweeps, at most SWEEP_S later)."""
 
     serial: str
-    at: str = field(default_factory=utc_now)
+    at: str = ""
 
 
 def check_in(serial: str, device: DeviceRow | None, software_type: str, version: str | None,
@@ -178,7 +179,7 @@ def write_batch(store: Store, batch: list[Event], seen: dict[str, str] | None = 
         for serial in checkins:
             seen.pop(serial, None)  # its check-in already set last_seen
         if seen:
-            at = max(seen.values())
+            at = max(seen.values()) or utc_now()
             serials = list(seen)
             for start in range(0, len(serials), 500):
                 part = serials[start:start + 500]

@@ -16,6 +16,7 @@ and the release offered, so a poll needs no write; hawkBit clients treat them as
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -35,6 +36,7 @@ VERSION_KEYS = ("software_version", "sw_version", "version")
 DDI_PREFIX = "/api/v0/hawkbit"
 
 
+@functools.cache
 def _sleep(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 

@@ -13,7 +13,6 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from ota_desktop.errors import InvalidVersion
 from ota_desktop.model import DeltaRelease, Payload, Query
 from ota_desktop.resolver import Decision
 from ota_desktop.server.checkins import check_in
@@ -42,17 +41,13 @@ def _decide(request: Request) -> tuple[Decision | None, Response | None]:
     if software_type not in config.software_types:
         return None, error(400, f"Unknown software_type {software_type!r}.")
     hardware = params.get("hardware_version", "")
-    known = {p.attributes.get("hardware_version")
-             for r in config.all_releases if r.software_type == software_type
-             for p in r.payloads}
-    if not hardware or hardware not in known:
+    if not hardware or hardware not in state.known_hardware(config, software_type):
         return None, error(400, f"Unknown hardware_version {hardware!r}.")
     current = params.get("current_version") or params.get("software_version") or None
     if current is not None:
-        try:
-            config.scheme.precedence(current)
-        except InvalidVersion as exc:
-            return None, error(400, str(exc))
+        problem = state.version_problem(config, current)
+        if problem is not None:
+            return None, error(400, problem)
     stored = state.store.device(serial)
     attributes = {**(stored.attributes if stored else {}), "hardware_version": hardware}
     query = Query(serial, software_type, current, attributes, key)

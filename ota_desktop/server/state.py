@@ -6,13 +6,14 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from starlette.responses import JSONResponse
 
 from ota_desktop.artifacts import ArtifactStore, artifact_root
+from ota_desktop.errors import InvalidVersion
 from ota_desktop.model import Configuration, DeviceState, Payload, Query
 from ota_desktop.resolver import Decision, resolve
 from ota_desktop.server.checkins import CheckInWriter
@@ -21,15 +22,14 @@ from ota_desktop.store.store import Store
 
 @dataclass
 class Counters:
+    """Statistics for the window; only the event-loop thread writes them."""
+
     checkins: int = 0
     downloads: int = 0
-    bytes_sent: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, **amounts: int) -> None:
-        with self.lock:
-            for name, amount in amounts.items():
-                setattr(self, name, getattr(self, name) + amount)
+        for name, amount in amounts.items():
+            setattr(self, name, getattr(self, name) + amount)
 
 
 class ServerState:
@@ -79,12 +79,14 @@ class ServerState:
     def config(self) -> Configuration:
         """The configuration, re-read only when a new operation was recorded (one indexed
         lookup per request, so an edit reaches the very next poll)."""
-        key = int(self.store.db.execute("SELECT coalesce(max(id), 0) FROM operations")
+        key = int(self.store.db.conn.execute("SELECT coalesce(max(id), 0) FROM operations")
                   .fetchone()[0])
         if self._config is None or key != self._config_key:
             self._config = self.store.configuration()
             self._config_key = key
             self._decisions.clear()
+            self._hardware: dict[str, frozenset[str]] = {}
+            self._versions: dict[str, str | None] = {}
             self._payloads = {p.id: p for r in self._config.all_releases
                               for p in r.payloads if p.id is not None}
         return self._config
@@ -104,6 +106,27 @@ class ServerState:
                 self._decisions.clear()
             decision = self._decisions[key] = resolve(query, device, config)
         return decision
+
+    def known_hardware(self, config: Configuration, software_type: str) -> frozenset[str]:
+        """Hardware versions any payload of ``software_type`` is built for."""
+        known = self._hardware.get(software_type)
+        if known is None:
+            known = self._hardware[software_type] = frozenset(
+                p.attributes.get("hardware_version", "") for r in config.all_releases
+                if r.software_type == software_type for p in r.payloads)
+        return known
+
+    def version_problem(self, config: Configuration, version: str) -> str | None:
+        """Why ``version`` is invalid in the project's scheme, or None (memoized)."""
+        if version not in self._versions:
+            if len(self._versions) > 10_000:
+                self._versions.clear()
+            try:
+                config.scheme.precedence(version)
+                self._versions[version] = None
+            except InvalidVersion as exc:
+                self._versions[version] = str(exc)
+        return self._versions[version]
 
     def payload(self, payload_id: int) -> Payload | None:
         self.config()

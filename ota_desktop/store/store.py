@@ -252,7 +252,8 @@ class Store:
         ).fetchone()[0])
 
     def device(self, serial: str) -> DeviceRow | None:
-        row = self.db.execute(
+        # the raw connection: this lookup is on the device-poll hot path
+        row = self.db.conn.execute(
             f"SELECT {_DEVICE_COLUMNS} FROM devices d JOIN cohorts c ON c.id = d.cohort_id "
             "WHERE d.serial = ?",
             [serial],
