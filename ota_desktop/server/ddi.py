@@ -193,6 +193,23 @@ def _parse_feedback(body: Any, action_id: str) -> tuple[dict[str, Any] | None, s
             "details": [str(d)[:2000] for d in details[:100]]}, ""
 
 
+async def _read_feedback(request: Request, state: ServerState
+                         ) -> Response | tuple[str, str, dict[str, Any]]:
+    """Authenticate, read and check a feedback body: (serial, action id, feedback) or the
+    4xx to answer."""
+    _key, problem = _auth(request, state)
+    if problem is not None:
+        return problem
+    body, bad = json_or_error(await request.body())
+    if bad is not None:
+        return bad
+    action_id = request.path_params["action_id"]
+    parsed, why = _parse_feedback(body, action_id)
+    if parsed is None:
+        return error(400, why)
+    return request.path_params["controller_id"], action_id, parsed
+
+
 async def deployment_feedback(request: Request) -> Response:
     """Progress and result of a deployment (any progress shape is accepted).
     ---
@@ -201,17 +218,10 @@ async def deployment_feedback(request: Request) -> Response:
       400: {description: malformed feedback}
     """
     state: ServerState = request.app.state.ota
-    _key, problem = _auth(request, state)
-    if problem is not None:
-        return problem
-    body, bad = json_or_error(await request.body())
-    if bad is not None:
-        return bad
-    serial = request.path_params["controller_id"]
-    action_id = request.path_params["action_id"]
-    parsed, why = _parse_feedback(body, action_id)
-    if parsed is None:
-        return error(400, why)
+    read = await _read_feedback(request, state)
+    if isinstance(read, Response):
+        return read
+    serial, action_id, parsed = read
     new_version = None
     if parsed["execution"] == "closed":
         state.closed_actions.add((serial, action_id))
@@ -283,17 +293,10 @@ async def cancel_feedback(request: Request) -> Response:
       200: {description: recorded}
     """
     state: ServerState = request.app.state.ota
-    _key, problem = _auth(request, state)
-    if problem is not None:
-        return problem
-    body, bad = json_or_error(await request.body())
-    if bad is not None:
-        return bad
-    serial = request.path_params["controller_id"]
-    action_id = request.path_params["action_id"]
-    parsed, why = _parse_feedback(body, action_id)
-    if parsed is None:
-        return error(400, why)
+    read = await _read_feedback(request, state)
+    if isinstance(read, Response):
+        return read
+    serial, action_id, parsed = read
     if parsed["execution"] == "closed" and parsed["finished"] == "success":
         state.open_actions.pop(serial, None)
         state.closed_actions.add((serial, action_id))

@@ -102,17 +102,23 @@ def _feedback(db: Path, serial: str) -> list[tuple[str, str, str]]:
         con.close()
 
 
-def test_rauc_hawkbit_updates_through_to_closed_success(start_server, small_demo: Path,
+@pytest.fixture
+def rauc_server(start_server, small_demo: Path):
+    """The demo serving a RAUC bundle as Full 2.0, polling every second; returns
+    (project file, service, host as rauc-hawkbit wants it)."""
+    add_file_payload(small_demo, R20, BUNDLE, "main-2.0.raucb")
+    service = ProjectService(Store.open(small_demo))
+    service.update_cohort("default", polling_interval_s=1)
+    server = start_server(small_demo)
+    return server, service, server.url.removeprefix("http://") + "/api/v0/hawkbit"
+
+
+def test_rauc_hawkbit_updates_through_to_closed_success(rauc_server, small_demo: Path,
                                                         tmp_path: Path) -> None:
     import aiohttp
 
-    add_file_payload(small_demo, R20, BUNDLE, "main-2.0.raucb")
-    store = Store.open(small_demo)
-    service = ProjectService(store)
-    service.update_cohort("default", polling_interval_s=1)
+    server, service, host = rauc_server
     token = service.create_target_token("DEF-09-000008")
-    server = start_server(small_demo)
-    host = server.url.removeprefix("http://") + "/api/v0/hawkbit"
     installed = tmp_path / "installed.raucb"
 
     async def main() -> list[int]:
@@ -134,17 +140,12 @@ def test_rauc_hawkbit_updates_through_to_closed_success(start_server, small_demo
     assert device.attributes == {"hardware_version": "evt"}  # known device: no configData asked
 
 
-def test_rauc_hawkbit_rejects_a_cancel_and_it_is_recorded(start_server, small_demo: Path,
+def test_rauc_hawkbit_rejects_a_cancel_and_it_is_recorded(rauc_server, small_demo: Path,
                                                           tmp_path: Path) -> None:
     import aiohttp
 
-    add_file_payload(small_demo, R20, BUNDLE, "main-2.0.raucb")
-    store = Store.open(small_demo)
-    service = ProjectService(store)
-    service.update_cohort("default", polling_interval_s=1)
+    server, service, host = rauc_server
     token = service.create_target_token("DEF-09-000009")
-    server = start_server(small_demo)
-    host = server.url.removeprefix("http://") + "/api/v0/hawkbit"
 
     async def main() -> None:
         async with aiohttp.ClientSession() as session:
