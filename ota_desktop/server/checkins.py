@@ -83,8 +83,10 @@ Event = CheckIn | Seen | Feedback | ActionOffered
 
 
 class CheckInWriter:
-    def __init__(self, path: Path, on_batch: Callable[[int], None] | None = None) -> None:
+    def __init__(self, path: Path, on_batch: Callable[[int], None] | None = None,
+                 on_devices_written: Callable[[list[str]], None] | None = None) -> None:
         self.path = path
+        self.on_devices_written = on_devices_written
         self.queue: queue.Queue[Event | object | None] = queue.Queue()
         self.on_batch = on_batch
         self.written = 0
@@ -137,7 +139,9 @@ class CheckInWriter:
                 seen, self.seen = self.seen, {}
                 try:
                     if batch or seen:
-                        write_batch(store, batch, seen)
+                        changed = write_batch(store, batch, seen)
+                        if self.on_devices_written and changed:
+                            self.on_devices_written(changed)
                         self.written += len(batch) + len(seen)
                         if self.on_batch:
                             self.on_batch(len(batch) + len(seen))
@@ -152,9 +156,10 @@ class CheckInWriter:
             store.close()
 
 
-def write_batch(store: Store, batch: list[Event], seen: dict[str, str] | None = None) -> None:
+def write_batch(store: Store, batch: list[Event],
+                seen: dict[str, str] | None = None) -> list[str]:
     """Write ``batch`` and the last-seen times in ``seen`` (serial -> time) in one
-    transaction."""
+    transaction; returns the serials whose device rows changed (more than last-seen)."""
     db = store.db
     seen = dict(seen or {})
     with db.atomic():
@@ -204,6 +209,7 @@ def write_batch(store: Store, batch: list[Event], seen: dict[str, str] | None = 
                     "ON CONFLICT (serial, action_id) DO UPDATE SET updated_at = excluded.updated_at",
                     [event.action_id, event.serial, event.release_label, event.target_version,
                      event.payload_id, event.status, event.at, event.at])
+    return list(checkins)
 
 
 def _action_status(event: Feedback) -> str | None:

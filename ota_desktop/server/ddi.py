@@ -74,7 +74,7 @@ def _decide(request: Request, state: ServerState, key: str | None,
     config = config or state.config()
     serial = request.path_params["controller_id"]
     if stored is False:
-        stored = state.store.device(serial)
+        stored = state.device(serial)
     assert stored is None or isinstance(stored, DeviceRow)
     software_type = stored.software_type if stored else config.software_types[0]
     current = stored.current_version or None if stored else None
@@ -101,7 +101,7 @@ async def base_poll(request: Request) -> Response:
     if problem is not None:
         return problem
     serial = request.path_params["controller_id"]
-    stored = state.store.device(serial)
+    stored = state.device(serial)
     decision = _decide(request, state, key, stored, config)
     state.writer.put(check_in(serial, stored, stored.software_type if stored else "", None, {}))
     state.counters.add(checkins=1)
@@ -257,7 +257,7 @@ async def config_data(request: Request) -> Response:
     data = {str(k)[:128]: str(v)[:256] for k, v in body["data"].items()}
     serial = request.path_params["controller_id"]
     version = next((data.pop(k) for k in VERSION_KEYS if k in data), None)
-    stored = state.store.device(serial)
+    stored = state.device(serial)
     if mode == "remove":
         attributes = {k: v for k, v in (stored.attributes if stored else {}).items()
                       if k not in data}

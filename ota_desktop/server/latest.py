@@ -48,7 +48,7 @@ def _decide(request: Request) -> tuple[Decision | None, Response | None]:
         problem = state.version_problem(config, current)
         if problem is not None:
             return None, error(400, problem)
-    stored = state.store.device(serial)
+    stored = state.device(serial)
     attributes = {**(stored.attributes if stored else {}), "hardware_version": hardware}
     query = Query(serial, software_type, current, attributes, key)
     decision = state.decide(query, stored.state() if stored else None, config)

@@ -17,7 +17,7 @@ from ota_desktop.errors import InvalidVersion
 from ota_desktop.model import Configuration, DeviceState, Payload, Query
 from ota_desktop.resolver import Decision, resolve
 from ota_desktop.server.checkins import CheckInWriter
-from ota_desktop.store.store import Store
+from ota_desktop.store.store import DeviceRow, Store
 
 
 @dataclass
@@ -38,7 +38,9 @@ class ServerState:
         self._local = threading.local()
         self._stores: list[Store] = []
         self.artifacts = ArtifactStore(artifact_root(path))
-        self.writer = CheckInWriter(path)
+        self.writer = CheckInWriter(path, on_devices_written=self._forget_devices)
+        self._devices: dict[str, DeviceRow | None] = {}
+        self._devices_written = 0  # bumped by the writer after each commit that changed rows
         self.counters = Counters()
         self._config: Configuration | None = None
         self._config_key: int = -1
@@ -85,11 +87,34 @@ class ServerState:
             self._config = self.store.configuration()
             self._config_key = key
             self._decisions.clear()
+            self._devices.clear()  # an edit may have moved or staged devices
             self._hardware: dict[str, frozenset[str]] = {}
             self._versions: dict[str, str | None] = {}
             self._payloads = {p.id: p for r in self._config.all_releases
                               for p in r.payloads if p.id is not None}
         return self._config
+
+    def device(self, serial: str) -> DeviceRow | None:
+        """The stored device, cached until the check-in writer or an edit changes it."""
+        try:
+            return self._devices[serial]
+        except KeyError:
+            pass
+        generation = self._devices_written
+        row = self.store.device(serial)
+        if len(self._devices) > 250_000:
+            self._devices.clear()
+        # Cache only what no commit overtook while it was read (else it may be stale);
+        # unknown devices are looked up again until they are written.
+        if row is not None and generation == self._devices_written:
+            self._devices[serial] = row
+        return row
+
+    def _forget_devices(self, serials: list[str]) -> None:
+        """Called by the writer thread after committing changes to these devices."""
+        self._devices_written += 1
+        for serial in serials:
+            self._devices.pop(serial, None)
 
     def decide(self, query: Query, device: DeviceState | None,
                config: Configuration | None = None) -> Decision:
