@@ -139,14 +139,7 @@ class CheckInWriter:
                 seen, self.seen = self.seen, {}
                 try:
                     if batch or seen:
-                        changed = write_batch(store, batch, seen)
-                        if self.on_devices_written and changed:
-                            self.on_devices_written(changed)
-                        self.written += len(batch) + len(seen)
-                        if self.on_batch:
-                            self.on_batch(len(batch) + len(seen))
-                except Exception:  # keep serving; the batch is logged, not retried forever
-                    log.exception("could not write %d check-ins", len(batch))
+                        self._write(store, batch, seen)
                 finally:
                     for _ in range(taken):
                         self.queue.task_done()
@@ -154,6 +147,29 @@ class CheckInWriter:
                     return
         finally:
             store.close()
+
+
+    def _write(self, store: Store, batch: list[Event], seen: dict[str, str]) -> None:
+        try:
+            changed = write_batch(store, batch, seen)
+        except Exception:
+            # One bad event must not lose the others: write them one by one, skip the bad.
+            log.exception("a batch of %d check-ins failed; retrying one by one", len(batch))
+            changed = []
+            for event in batch:
+                try:
+                    changed += write_batch(store, [event])
+                except Exception:
+                    log.exception("dropped a check-in that cannot be written: %r", event)
+            try:
+                write_batch(store, [], seen)
+            except Exception:
+                log.exception("could not record last-seen times")
+        if self.on_devices_written and changed:
+            self.on_devices_written(changed)
+        self.written += len(batch) + len(seen)
+        if self.on_batch:
+            self.on_batch(len(batch) + len(seen))
 
 
 def write_batch(store: Store, batch: list[Event],

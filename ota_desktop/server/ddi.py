@@ -26,13 +26,22 @@ from starlette.responses import JSONResponse, Response
 from ota_desktop.model import Configuration, DeltaRelease, Query
 from ota_desktop.resolver import Decision
 from ota_desktop.server.checkins import ActionOffered, CheckIn, Feedback, check_in
-from ota_desktop.server.state import ServerState, base_url, error, json_or_error
+from ota_desktop.server.state import (
+    ServerState,
+    base_url,
+    error,
+    json_or_error,
+    parse_id,
+    serial_problem,
+    text_problem,
+)
 from ota_desktop.store.store import DeviceRow
 
 EXECUTIONS = {"closed", "proceeding", "canceled", "scheduled", "rejected", "resumed",
               "downloaded", "download"}
 FINISHED = {"success", "failure", "none"}
 VERSION_KEYS = ("software_version", "sw_version", "version")
+MAX_ATTRIBUTES = 100
 DDI_PREFIX = "/api/v0/hawkbit"
 
 
@@ -53,6 +62,9 @@ def _action_id(serial: str, decision: Decision) -> str:
 def _auth(request: Request, state: ServerState,
           config: Configuration | None = None) -> tuple[str | None, Response | None]:
     """The project key to resolve with (None for a target token), or a 401."""
+    why = serial_problem(request.path_params["controller_id"])
+    if why:
+        return None, error(400, f"The controller id {why}.")
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
@@ -178,13 +190,13 @@ def _parse_feedback(body: Any, action_id: str) -> tuple[dict[str, Any] | None, s
     if not isinstance(status, dict):
         return None, "status is required."
     execution = status.get("execution")
-    if execution not in EXECUTIONS:
+    if not isinstance(execution, str) or execution not in EXECUTIONS:
         return None, f"status.execution must be one of {', '.join(sorted(EXECUTIONS))}."
     result = status.get("result") or {}
     if not isinstance(result, dict):
         return None, "status.result must be an object."
     finished = result.get("finished", "none")
-    if finished not in FINISHED:
+    if not isinstance(finished, str) or finished not in FINISHED:
         return None, "status.result.finished must be success, failure or none."
     details = status.get("details") or []
     if not isinstance(details, list):
@@ -254,9 +266,17 @@ async def config_data(request: Request) -> Response:
     mode = body.get("mode", "merge")
     if mode not in ("merge", "replace", "remove"):
         return error(400, "mode must be merge, replace or remove.")
+    if len(body["data"]) > MAX_ATTRIBUTES:
+        return error(400, f"configData holds at most {MAX_ATTRIBUTES} attributes.")
     data = {str(k)[:128]: str(v)[:256] for k, v in body["data"].items()}
+    if any(text_problem(k) or text_problem(v) for k, v in data.items()):
+        return error(400, "configData keys and values must be printable Unicode text.")
     serial = request.path_params["controller_id"]
     version = next((data.pop(k) for k in VERSION_KEYS if k in data), None)
+    if version is not None:
+        invalid = state.version_problem(state.config(), version)
+        if invalid is not None:
+            return error(400, invalid)
     stored = state.device(serial)
     if mode == "remove":
         attributes = {k: v for k, v in (stored.attributes if stored else {}).items()
@@ -315,8 +335,8 @@ async def artifact(request: Request) -> Response:
         return problem
     filename = request.path_params["filename"]
     if filename.endswith(".MD5SUM"):
-        payload = state.payload(int(request.path_params["module_id"])) \
-            if request.path_params["module_id"].isdigit() else None
+        module_id = parse_id(request.path_params["module_id"])
+        payload = state.payload(module_id) if module_id is not None else None
         if payload is None or payload.filename + ".MD5SUM" != filename:
             return error(404, "No such artifact.", "not_found")
         return Response(f"{payload.md5}  {payload.filename}\n", media_type="text/plain")

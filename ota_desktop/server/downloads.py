@@ -9,6 +9,7 @@ bytes, so resumable downloads and their hashes stay exact.
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
 import threading
 import zlib
@@ -18,7 +19,7 @@ import brotli
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from ota_desktop.server.state import ServerState, error
+from ota_desktop.server.state import ServerState, error, parse_id
 
 SAMPLE = 64 * 1024
 _compressing: set[Path] = set()
@@ -68,6 +69,27 @@ def _variant(path: Path, accept: str) -> tuple[Path, str] | None:
     return None
 
 
+_RANGE = re.compile(r"^bytes=\s*(\d{0,18}-\d{0,18})(\s*,\s*\d{0,18}-\d{0,18})*\s*$")
+
+
+def _ignore_malformed_range(request: Request) -> None:
+    """RFC 9110: a Range header that cannot be parsed is ignored (the whole file is sent)."""
+    value = request.headers.get("range")
+    if value is None:
+        return
+    ok = bool(_RANGE.match(value))
+    if ok:
+        for part in value[len("bytes="):].split(","):
+            start, _, end = part.strip().partition("-")
+            if (not start and not end) or (start and end and int(start) > int(end)):
+                ok = False
+    if not ok:
+        request.scope["headers"] = [(k, v) for k, v in request.scope["headers"]
+                                    if k.lower() != b"range"]
+        # Starlette caches the parsed headers on the request
+        request.__dict__.pop("_headers", None)
+
+
 async def artifact(request: Request) -> Response:
     """Download a payload file.
     ---
@@ -79,9 +101,8 @@ async def artifact(request: Request) -> Response:
       416: {description: range not satisfiable}
     """
     state: ServerState = request.app.state.ota
-    try:
-        payload_id = int(request.path_params["payload_id"])
-    except ValueError:
+    payload_id = parse_id(request.path_params["payload_id"])
+    if payload_id is None:
         return error(404, "No such artifact.", "not_found")
     payload = state.payload(payload_id)
     if payload is None or payload.filename != request.path_params["filename"]:
@@ -96,6 +117,7 @@ async def artifact(request: Request) -> Response:
     headers = {"etag": etag, "cache-control": "public, max-age=31536000, immutable",
                "vary": "accept-encoding"}
     served = path
+    _ignore_malformed_range(request)
     if "range" not in request.headers:
         variant = _variant(path, request.headers.get("accept-encoding", ""))
         if variant is not None:

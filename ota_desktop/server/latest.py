@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from ota_desktop.model import DeltaRelease, Payload, Query
 from ota_desktop.resolver import Decision
 from ota_desktop.server.checkins import check_in
-from ota_desktop.server.state import ServerState, base_url, error
+from ota_desktop.server.state import ServerState, base_url, error, serial_problem
 
 KEY_HEADER = "memfault-project-key"
 
@@ -36,6 +36,9 @@ def _decide(request: Request) -> tuple[Decision | None, Response | None]:
     serial = params.get("device_serial", "").strip()
     if not serial:
         return None, error(400, "device_serial is required.")
+    why = serial_problem(serial)
+    if why:
+        return None, error(400, f"device_serial {why}.")
     software_type = params.get("software_type") or (
         config.software_types[0] if len(config.software_types) == 1 else "")
     if software_type not in config.software_types:

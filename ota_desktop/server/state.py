@@ -158,6 +158,36 @@ class ServerState:
         return self._payloads.get(payload_id)
 
 
+MAX_SERIAL = 128
+
+
+def text_problem(text: str) -> bool:
+    """True when ``text`` cannot be stored as printable Unicode (lone surrogates, controls)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return not text.isprintable()
+
+
+def serial_problem(serial: str) -> str:
+    """Why a device serial / controller id is unusable, or ''."""
+    if not serial.strip():
+        return "is empty"
+    if serial != serial.strip():
+        return "has leading or trailing spaces"
+    if len(serial) > MAX_SERIAL:
+        return f"is longer than {MAX_SERIAL} characters"
+    if text_problem(serial):
+        return "contains control characters or invalid text"
+    return ""
+
+
+def parse_id(text: str) -> int | None:
+    """A database id from a path segment: 1–18 ASCII digits, else None."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 def base_url(request: Any) -> str:
     """scheme://host of this request, without Starlette's URL parsing (hot path)."""
     scope = request.scope

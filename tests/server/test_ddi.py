@@ -167,3 +167,37 @@ def test_bad_ddi_requests_get_4xx_never_5xx(server, method, path, kwargs, status
         r = getattr(c, method)(BASE + path, **kwargs)
     assert r.status_code == status
     assert "error" in r.json()
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs"), [
+    ("post", "/DEF-09-000001/deploymentBase/1/feedback",
+     {"json": {"status": {"execution": ["closed"]}}}),
+    ("post", "/DEF-09-000001/cancelAction/1/feedback", {"json": {"status": {"execution": {}}}}),
+    ("post", "/DEF-09-000001/deploymentBase/1/feedback",
+     {"json": {"status": {"execution": "closed", "result": {"finished": []}}}}),
+    ("get", "/DEF-09-000001/softwaremodules/%C2%B2/artifacts/x.MD5SUM", {}),
+    ("get", "/DEF-09-000001/softwaremodules/" + "9" * 5000 + "/artifacts/x.MD5SUM", {}),
+    ("put", "/DEF-09-000001/configData", {"content": b'{"data": {"software_version": "\\ud800"}}'}),
+    ("put", "/DEF-09-000001/configData", {"json": {"data": {"software_version": "1 .0"}}}),
+    ("put", "/DEF-09-000001/configData", {"json": {"data": {f"k{i}": "v" for i in range(101)}}}),
+    ("get", "/%20", {}),
+    ("get", "/" + "x" * 200, {}),
+    ("get", "/%0D%0AX-Injected:%201", {}),
+])
+def test_hostile_ddi_input_found_by_fuzzing_gets_a_4xx(server, method, path, kwargs) -> None:
+    with server.client() as c:
+        r = getattr(c, method)(BASE + path, headers=GW, **kwargs)
+        assert 400 <= r.status_code < 500 and "error" in r.json()
+        assert c.get(f"{BASE}/DEF-09-000001", headers=GW).status_code == 200  # still serving
+
+
+def test_one_unwritable_check_in_does_not_lose_the_others(server) -> None:
+    from ota_desktop.server.checkins import CheckIn
+
+    server.state.writer.put(CheckIn("\ud800-bad", "main", "1.0", {}))  # bypassing validation
+    with server.client() as c:
+        for i in range(20):
+            c.put(f"{BASE}/GOOD-{i}/configData", headers=GW, json={"data": {"hardware_version": "evt"}})
+    server.flush()
+    store = server.store()
+    assert all(store.device(f"GOOD-{i}") is not None for i in range(20))

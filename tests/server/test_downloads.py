@@ -137,3 +137,12 @@ def test_a_ranged_download_of_a_large_file_keeps_memory_flat(start_server, small
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert total == 200 * 1024 * 1024 and last == b"END-OF-THE-IMAGE"
     assert grown_mb < 64, f"peak memory grew by {grown_mb:.0f} MB"
+
+
+@pytest.mark.parametrize("value", ["bytes=5-1", "bytes=", "bytes=a-b", "bits=0-1", "bytes 0-1",
+                                   "bytes=-", "bytes=0x10-0x20"])
+def test_a_malformed_range_is_ignored_and_the_whole_file_sent(served, value: str) -> None:
+    server, url = served
+    with server.client() as c:
+        r = c.get(url, headers={"Range": value, "Accept-Encoding": "identity"})
+    assert r.status_code == 200 and r.content == TEXT
