@@ -128,13 +128,31 @@ def register(sub: Any, command: AddCommand) -> dict[str, Command]:
     p.add_argument("--db", required=True, type=Path)
     p.add_argument("--cohort-override")
 
+    user = command("user", "project users and their roles", db=False)
+    usub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    p = usub.add_parser("create", help="add a user with a role")
+    p.add_argument("--db", required=True, type=Path)
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", required=True, choices=("reader", "member", "manager"))
+
+    token = command("token", "organization auth tokens", db=False)
+    tsub = token.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    p = tsub.add_parser("create", help="create a token (printed once; only a hash is kept)")
+    p.add_argument("--db", required=True, type=Path)
+    p.add_argument("--name", default="token")
+    p.add_argument("--permit-protected", action="store_true",
+                   help="may change activations in protected cohorts")
+    p = tsub.add_parser("revoke", help="revoke a token by its printed prefix (oat_ + 6)")
+    p.add_argument("--db", required=True, type=Path)
+    p.add_argument("prefix")
+
     p = command("history", "list activations chronologically")
     p.add_argument("--json", action="store_true")
 
     return {"release": _cmd_release, "delta": _cmd_delta, "payload": _cmd_payload,
             "activate": _cmd_activate, "deactivate": _cmd_deactivate, "rollout": _cmd_rollout,
             "cohort": _cmd_cohort, "device": _cmd_device, "key": _cmd_key,
-            "history": _cmd_history}
+            "history": _cmd_history, "user": _cmd_user, "token": _cmd_token}
 
 
 def _service(path: Path) -> ProjectService:
@@ -274,6 +292,24 @@ def _cmd_device(args: argparse.Namespace) -> int:
 
 def _cmd_key(args: argparse.Namespace) -> int:
     print(_service(args.db).create_project_key(cohort_override=args.cohort_override))
+    return 0
+
+
+def _cmd_user(args: argparse.Namespace) -> int:
+    _service(args.db).create_user(args.name, args.role)
+    print(f"Created user {args.name} ({args.role}).")
+    return 0
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    service = _service(args.db)
+    if args.token_command == "create":
+        token = service.create_token(args.name, permit_protected=args.permit_protected)
+        print(token)
+        print("Keep it now: it is not shown again (only its hash is stored).", file=sys.stderr)
+        return 0
+    service.revoke_token(args.prefix)
+    print(f"Revoked token {args.prefix}.")
     return 0
 
 

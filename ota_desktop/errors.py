@@ -6,6 +6,7 @@
     │   ├── InvalidSnapshot       a snapshot file that fails validation (names the bad path)
     │   ├── NotFound              a release, cohort, device … that does not exist
     │   ├── NotAProjectFile       a path that is not (or not yet) an OTA Desktop project
+    │   └── Forbidden             the user's role or token does not allow the change
     │   └── RuleViolation         a lifecycle rule refuses the change (duplicate, downgrade …)
     └── StoreError                the database cannot be used (CLI exit code 1)
         └── SchemaTooNew          written by a newer build than this one
@@ -47,6 +48,10 @@ class RuleViolation(BadInput):
 
 
 class NotAProjectFile(BadInput):
+    pass
+
+
+class Forbidden(BadInput):
     pass
 
 

@@ -5,6 +5,7 @@ call these methods; none of them writes SQL of its own.
 
 from __future__ import annotations
 
+from ota_desktop.service.access import AccessEdits
 from ota_desktop.service.activations import ActivationEdits
 from ota_desktop.service.base import Clock, Operation, utc_now
 from ota_desktop.service.fleet import FleetEdits, MoveResult, NewDevice
@@ -12,7 +13,7 @@ from ota_desktop.service.releases import ReleaseEdits
 from ota_desktop.service.undo import UndoEdits
 
 
-class ProjectService(ReleaseEdits, ActivationEdits, FleetEdits, UndoEdits):
+class ProjectService(ReleaseEdits, ActivationEdits, FleetEdits, UndoEdits, AccessEdits):
     """All of a project's mutations, split by role across the mixins it combines."""
 
 

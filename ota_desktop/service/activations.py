@@ -95,7 +95,8 @@ class ActivationEdits(ServiceBase):
         cursor = self.db.execute(
             f"INSERT INTO activations ({column}, cohort_id, kind, rollout_percent, status, "
             "activated_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [release_id, cohort_id, kind, rollout_percent, status, self.actor, now, now],
+            [release_id, cohort_id, kind, rollout_percent, status,
+             self.principal.activated_by, now, now],
         )
         return int(cursor.lastrowid or 0)
 

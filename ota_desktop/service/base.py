@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ota_desktop.errors import NotFound
+from ota_desktop.auth import Principal, may_change_activations, may_edit
+from ota_desktop.errors import Forbidden, NotFound
 from ota_desktop.model import ReleaseRef
 from ota_desktop.store.store import Store
 
@@ -29,17 +30,43 @@ class Operation:
     id: int | None = None
 
 
+MANAGER_ONLY = ("user.", "token.", "project.", "software_type.")
+
+
 class ServiceBase:
-    def __init__(self, store: Store, actor: str = "local", clock: Clock = utc_now) -> None:
+    def __init__(self, store: Store, actor: str = "local", clock: Clock = utc_now,
+                 principal: Principal | None = None) -> None:
         self.store = store
         self.db = store.db
-        self.actor = actor
+        self.principal = principal or Principal(actor)
+        self.actor = self.principal.name
         self.clock = clock
+
+    def _authorize(self, kind: str, entity: str) -> None:
+        """Every mutation passes here: the one place roles and tokens are enforced."""
+        base = kind.removeprefix("undo.")
+        who = self.principal
+        if base.startswith("activation."):
+            cohort = entity.split(":", 1)[1].split("/", 1)[0]
+            row = self.db.execute("SELECT protected FROM cohorts WHERE slug = ?",
+                                  [cohort]).fetchone()
+            if not may_change_activations(who, bool(row and row[0])):
+                raise Forbidden(
+                    f"{'This token' if who.is_token else who.name} may not change "
+                    f"activations in cohort {cohort}: "
+                    + ("it is protected and the token was not permitted to." if who.is_token
+                       else "only managers can."))
+        elif base.startswith(MANAGER_ONLY):
+            if who.is_token or who.role != "manager":
+                raise Forbidden(f"Only a manager may do that ({base}).")
+        elif not may_edit(who):
+            raise Forbidden(f"{who.name} is a reader and cannot change the project.")
 
     @contextmanager
     def operation(self, kind: str, entity: str, before: Any = None) -> Iterator[Operation]:
         """One transaction that ends by recording the operation; nested calls nest as
         savepoints, so a composite change (an import) is still all-or-nothing."""
+        self._authorize(kind, entity)
         op = Operation(kind, entity, before)
         with self.db.atomic():
             yield op

@@ -160,6 +160,23 @@ MIGRATIONS.append((
     """,
 ))
 
+MIGRATIONS.append((
+    3,
+    "users and organization auth tokens",
+    """
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ('reader', 'member', 'manager')),
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE org_tokens (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL, prefix TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE, permit_protected INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL, revoked_at TEXT
+    );
+    """,
+))
+
 LATEST = MIGRATIONS[-1][0]
 
 
