@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
 from ota_desktop import __version__
-from ota_desktop.server import ddi, downloads, latest
+from ota_desktop.server import ddi, downloads, latest, management
 from ota_desktop.server.state import ServerState, error
 
 DDI = ddi.DDI_PREFIX + "/{tenant}/controller/v1/{controller_id}"
@@ -74,6 +74,16 @@ def create_app(path: Path, state: ServerState | None = None) -> Starlette:
               methods=["POST"]),
         Route(DDI + "/softwaremodules/{module_id}/artifacts/{filename}", ddi.artifact,
               methods=["GET", "HEAD"]),
+        Route(management.PREFIX, management.project, methods=["GET"]),
+        Route(management.PREFIX + "/upload", management.prepare_upload, methods=["POST"]),
+        Route(management.PREFIX + "/upload/{token}", management.receive_upload,
+              methods=["PUT"]),
+        Route(management.PREFIX + "/releases/ota_payload", management.ota_payload,
+              methods=["POST"]),
+        Route(management.PREFIX + "/deployments", management.deployments,
+              methods=["GET", "POST"]),
+        Route(management.PREFIX + "/deployments/{deployment_id}", management.deployment,
+              methods=["DELETE"]),
         Route("/api/v0/openapi.json", openapi, include_in_schema=False),
         Route("/api/v0/health", health, include_in_schema=False),
     ]

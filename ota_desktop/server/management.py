@@ -1,0 +1,249 @@
+"""The management API, as far as the published memfault-cli needs it for
+``upload-ota-payload`` and ``deploy-release`` (issue 5 builds the rest on this).
+
+Prefix ``/api/v0/organizations/{org}/projects/{project}``; auth ``Authorization: Bearer
+oat_…`` (an organization auth token) or Basic with the token as password. Every change goes
+through ProjectService as the token's principal, so roles, protected cohorts and the
+operations log apply exactly as in the window and the CLI.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ota_desktop.auth import Principal
+from ota_desktop.changes import Activate, Pull
+from ota_desktop.errors import BadInput, Forbidden, OtaError
+from ota_desktop.model import ReleaseRef
+from ota_desktop.server.state import ServerState, base_url, error, json_or_error
+from ota_desktop.service import ProjectService
+from ota_desktop.service.access import principal_for_token
+
+PREFIX = "/api/v0/organizations/{org}/projects/{project}"
+MAX_UPLOAD = 8 * 1024**3
+_uploads: dict[str, Path] = {}  # upload token -> received file
+
+
+def _principal(request: Request, state: ServerState) -> Principal | Response:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    token = value.strip()
+    if scheme.lower() == "basic":
+        try:
+            token = base64.b64decode(token).decode().partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            token = ""
+    who = principal_for_token(state.store, token) if token.startswith("oat_") else None
+    if who is None:
+        return error(401, "An organization auth token is required (Bearer oat_…).",
+                     "unauthorized")
+    return who
+
+
+def _ok(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse({"data": data}, status_code=status)
+
+
+async def project(request: Request) -> Response:
+    state: ServerState = request.app.state.ota
+    who = _principal(request, state)
+    if isinstance(who, Response):
+        return who
+    p = state.config().project
+    return _ok({"slug": p.slug, "name": p.name, "version_scheme": p.version_scheme})
+
+
+async def prepare_upload(request: Request) -> Response:
+    state: ServerState = request.app.state.ota
+    who = _principal(request, state)
+    if isinstance(who, Response):
+        return who
+    body, bad = json_or_error(await request.body())
+    if bad is not None:
+        return bad
+    size = body.get("size") if isinstance(body, dict) else None
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_UPLOAD:
+        return error(400, "size must be a whole number of bytes above 0.")
+    token = secrets.token_urlsafe(24)
+    p = request.path_params
+    url = (f"{base_url(request)}{PREFIX.format(org=p['org'], project=p['project'])}"
+           f"/upload/{token}")
+    return _ok({"upload_url": url, "token": token})
+
+
+async def receive_upload(request: Request) -> Response:
+    token = request.path_params["token"]
+    if token in _uploads or len(token) > 64:
+        return error(409, "This upload slot was already used.", "conflict")
+    with tempfile.NamedTemporaryFile(prefix="ota-upload-", delete=False) as out:
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > MAX_UPLOAD:
+                Path(out.name).unlink(missing_ok=True)
+                return error(413, "The upload is too large.", "payload_too_large")
+            out.write(chunk)
+    _uploads[token] = Path(out.name)
+    return Response(status_code=200)
+
+
+async def ota_payload(request: Request) -> Response:
+    state: ServerState = request.app.state.ota
+    who = _principal(request, state)
+    if isinstance(who, Response):
+        return who
+    body, bad = json_or_error(await request.body())
+    if bad is not None:
+        return bad
+    try:
+        info = _payload_request(body)
+    except BadInput as exc:
+        return error(400, str(exc))
+    path = _uploads.pop(info["token"], None)
+    if path is None:
+        return error(400, "Unknown upload token: upload the file first.")
+    service = ProjectService(state.store, principal=who)
+    try:
+        stored = state.artifacts.add_file(path)
+        if stored.md5 != info["md5"]:
+            return error(400, "The uploaded file's md5 does not match.")
+        version = info["version"]
+        ref = (ReleaseRef(info["software_type"], from_version=version[0], to_version=version[1])
+               if isinstance(version, list) else ReleaseRef(info["software_type"],
+                                                           version=version))
+        with service.db.atomic():
+            if info["software_type"] not in state.store.software_types():
+                service.add_software_type(info["software_type"])
+            if state.store.configuration().find_release(ref) is None:
+                if ref.is_delta:
+                    service.create_delta(ref.software_type, str(ref.from_version),
+                                         str(ref.to_version), revision=info["revision"],
+                                         notes=info["notes"])
+                else:
+                    service.create_release(ref.software_type, str(ref.version),
+                                           must_pass_through=info["mpt"],
+                                           revision=info["revision"], notes=info["notes"])
+            service.add_payload(ref, info["name"], size=stored.size, sha256=stored.sha256,
+                                sha1=stored.sha1, md5=stored.md5,
+                                attributes={"hardware_version": info["hardware_version"]})
+    except Forbidden as exc:
+        return error(403, str(exc), "forbidden")
+    except OtaError as exc:
+        return error(400, str(exc))
+    finally:
+        path.unlink(missing_ok=True)
+    return _ok({"version": version}, status=201)
+
+
+def _payload_request(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadInput("The request must be a JSON object.")
+    file = body.get("file")
+    sv = body.get("software_version")
+    if not isinstance(file, dict) or not isinstance(sv, dict):
+        raise BadInput("file and software_version are required.")
+    version = sv.get("version")
+    ok_version = isinstance(version, str) or (
+        isinstance(version, list) and len(version) == 2 and all(isinstance(v, str) for v in version))
+    if not ok_version:
+        raise BadInput("software_version.version is a version or [from, to].")
+    fields = {"token": file.get("token"), "md5": file.get("md5"), "name": file.get("name"),
+              "software_type": sv.get("software_type"),
+              "hardware_version": body.get("hardware_version")}
+    for key, value in fields.items():
+        if not isinstance(value, str) or not value:
+            raise BadInput(f"{key} is required.")
+    return {**fields, "version": version, "revision": str(sv.get("revision") or ""),
+            "notes": str(body.get("notes") or ""),
+            "mpt": bool(body.get("must_pass_through"))}
+
+
+def _ref_from(config_software_types: tuple[str, ...], release: Any,
+              software_type: str | None = None) -> ReleaseRef:
+    software_type = software_type or (config_software_types[0] if config_software_types
+                                      else "main")
+    if isinstance(release, str) and release:
+        return ReleaseRef(software_type, version=release)
+    if isinstance(release, list) and len(release) == 2 and all(isinstance(v, str)
+                                                              for v in release):
+        return ReleaseRef(software_type, from_version=release[0], to_version=release[1])
+    raise BadInput("release is a version or [from, to].")
+
+
+def _deployment_json(activation_id: int, history: dict[str, Any]) -> dict[str, Any]:
+    return {"id": activation_id, "cohort": history["cohort"], "release": history["release"],
+            "type": "staged_rollout" if history["kind"] == "staged" else "normal",
+            "rollout_percent": history["rollout_percent"],
+            "status": "done" if history["status"] == "active" else "pulled",
+            "activated_by": history["activated_by"], "created_date": history["created_at"]}
+
+
+async def deployments(request: Request) -> Response:
+    state: ServerState = request.app.state.ota
+    who = _principal(request, state)
+    if isinstance(who, Response):
+        return who
+    config = state.config()
+    if request.method == "GET":
+        params = request.query_params
+        rows = state.store.activation_history()
+        if params.get("cohort"):
+            rows = [r for r in rows if r["cohort"] == params["cohort"]]
+        if params.get("release"):
+            rows = [r for r in rows if not r["is_delta"] and r["release"] == params["release"]]
+        if params.get("delta_from") or params.get("delta_to"):
+            wanted = f"{params.get('delta_from')}→{params.get('delta_to')}"
+            rows = [r for r in rows if r["is_delta"] and r["release"] == wanted]
+        return _ok([_deployment_json(r["id"], r) for r in rows])
+    body, bad = json_or_error(await request.body())
+    if bad is not None:
+        return bad
+    if not isinstance(body, dict) or not isinstance(body.get("cohort"), str):
+        return error(400, "cohort is required.")
+    kind = body.get("type", "normal")
+    percent = body.get("rollout_percent")
+    service = ProjectService(state.store, principal=who)
+    try:
+        ref = _ref_from(config.software_types, body.get("release"))
+        if kind == "staged_rollout":
+            if not isinstance(percent, (int, float)) or isinstance(percent, bool):
+                raise BadInput("rollout_percent is required for a staged rollout.")
+            change = Activate(ref, body["cohort"], kind="staged", rollout_percent=percent)
+        elif kind == "normal":
+            change = Activate(ref, body["cohort"])
+        else:
+            raise BadInput("type is normal or staged_rollout.")
+        change.apply(service)
+    except Forbidden as exc:
+        return error(403, str(exc), "forbidden")
+    except OtaError as exc:
+        return error(400, str(exc))
+    return _ok({"cohort": body["cohort"]}, status=201)
+
+
+async def deployment(request: Request) -> Response:
+    """DELETE a deployment: pull that activation."""
+    state: ServerState = request.app.state.ota
+    who = _principal(request, state)
+    if isinstance(who, Response):
+        return who
+    wanted = request.path_params["deployment_id"]
+    row = next((r for r in state.store.activation_history() if str(r["id"]) == wanted), None)
+    if row is None:
+        return error(404, "No such deployment.", "not_found")
+    release = row["release"].split("→") if row["is_delta"] else row["release"]
+    try:
+        ref = _ref_from((row["software_type"],), release)
+        Pull(ref, row["cohort"]).apply(ProjectService(state.store, principal=who))
+    except Forbidden as exc:
+        return error(403, str(exc), "forbidden")
+    except OtaError as exc:
+        return error(400, str(exc))
+    return Response(status_code=204)
