@@ -26,6 +26,7 @@ from ota_desktop.changes import Activate, Change, Pull, SetRollout, new_seed
 from ota_desktop.errors import OtaError
 from ota_desktop.gui.controller import ProjectController
 from ota_desktop.gui.text import exact
+from ota_desktop.gui.widgets import error_label
 from ota_desktop.model import ReleaseRef
 from ota_desktop.whatif import WhatIf
 
@@ -122,10 +123,7 @@ class ActivationDialog(QDialog):
         self.preview_table.horizontalHeader().setStretchLastSection(True)
         self.preview_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         layout.addWidget(self.preview_table)
-        self.error_label = QLabel(self)
-        self.error_label.setObjectName("errorLabel")
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: palette(link); font-weight: bold;")
+        self.error_label = error_label(self)
         self.error_label.hide()
         layout.addWidget(self.error_label)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from ota_desktop.changes import Change, CreateCohort, MoveDevices, UpdateCohort
 from ota_desktop.cli_edits import read_serials, read_text_file
 from ota_desktop.gui.controller import ProjectController
+from ota_desktop.gui.widgets import error_label
 from ota_desktop.model import Cohort
 
 DISTRIBUTION_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -171,8 +172,7 @@ class CohortEditor(QDialog):
         form.addRow("", self.dvc_check)
         form.addRow("", self.protected_check)
         form.addRow("&Polling interval:", self.polling_spin)
-        self.error_label = QLabel(self)
-        self.error_label.setStyleSheet("color: palette(link); font-weight: bold;")
+        self.error_label = error_label(self)
         form.addRow(self.error_label)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                         | QDialogButtonBox.StandardButton.Cancel, parent=self)

@@ -35,6 +35,7 @@ from ota_desktop.artifacts import ArtifactStore, StoredArtifact, artifact_root
 from ota_desktop.changes import CreateRelease, EditRelease, NewPayload
 from ota_desktop.errors import BadInput, InvalidVersion, NotFound, OtaError
 from ota_desktop.gui.controller import ProjectController
+from ota_desktop.gui.widgets import error_label
 from ota_desktop.model import DeltaRelease, Release, ReleaseRef, ref_of
 
 FILE, SIZE, SHA256, HARDWARE, ATTRIBUTES = range(5)
@@ -162,10 +163,7 @@ class ReleaseEditor(QDialog):
             form.addRow("&To version:", self.version_edit)
         else:
             form.addRow("&Version:", self.version_edit)
-        self.version_error = QLabel(self)
-        self.version_error.setObjectName("versionError")
-        self.version_error.setStyleSheet("color: palette(link);")
-        self.version_error.setWordWrap(True)
+        self.version_error = error_label(self, "versionError", bold=False)
         form.addRow("", self.version_error)
         self.mpt_check = QCheckBox("&Must pass through (devices below it stop here first)", self)
         self.mpt_check.setVisible(not self.delta)
@@ -193,10 +191,7 @@ class ReleaseEditor(QDialog):
         row.addWidget(self.progress_bar)
         row.addStretch()
         layout.addLayout(row)
-        self.error_label = QLabel(self)
-        self.error_label.setObjectName("errorLabel")
-        self.error_label.setStyleSheet("color: palette(link); font-weight: bold;")
-        self.error_label.setWordWrap(True)
+        self.error_label = error_label(self)
         layout.addWidget(self.error_label)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                         | QDialogButtonBox.StandardButton.Cancel, parent=self)

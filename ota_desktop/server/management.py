@@ -47,6 +47,25 @@ def _principal(request: Request, state: ServerState) -> Principal | Response:
     return who
 
 
+async def _authorized_json(request: Request, state: ServerState
+                           ) -> tuple[Principal, Any] | Response:
+    """The token's principal and the parsed JSON body, or the 4xx to answer."""
+    who = _principal(request, state)
+    if isinstance(who, Response):
+        return who
+    body, bad = json_or_error(await request.body())
+    if bad is not None:
+        return bad
+    return who, body
+
+
+def _refusal(exc: OtaError) -> Response:
+    """A refused change: 403 when the role or token does not allow it, else 400."""
+    if isinstance(exc, Forbidden):
+        return error(403, str(exc), "forbidden")
+    return error(400, str(exc))
+
+
 def _ok(data: Any, status: int = 200) -> JSONResponse:
     return JSONResponse({"data": data}, status_code=status)
 
@@ -62,12 +81,10 @@ async def project(request: Request) -> Response:
 
 async def prepare_upload(request: Request) -> Response:
     state: ServerState = request.app.state.ota
-    who = _principal(request, state)
-    if isinstance(who, Response):
-        return who
-    body, bad = json_or_error(await request.body())
-    if bad is not None:
-        return bad
+    read = await _authorized_json(request, state)
+    if isinstance(read, Response):
+        return read
+    who, body = read
     size = body.get("size") if isinstance(body, dict) else None
     if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_UPLOAD:
         return error(400, "size must be a whole number of bytes above 0.")
@@ -96,12 +113,10 @@ async def receive_upload(request: Request) -> Response:
 
 async def ota_payload(request: Request) -> Response:
     state: ServerState = request.app.state.ota
-    who = _principal(request, state)
-    if isinstance(who, Response):
-        return who
-    body, bad = json_or_error(await request.body())
-    if bad is not None:
-        return bad
+    read = await _authorized_json(request, state)
+    if isinstance(read, Response):
+        return read
+    who, body = read
     try:
         info = _payload_request(body)
     except BadInput as exc:
@@ -133,10 +148,8 @@ async def ota_payload(request: Request) -> Response:
             service.add_payload(ref, info["name"], size=stored.size, sha256=stored.sha256,
                                 sha1=stored.sha1, md5=stored.md5,
                                 attributes={"hardware_version": info["hardware_version"]})
-    except Forbidden as exc:
-        return error(403, str(exc), "forbidden")
     except OtaError as exc:
-        return error(400, str(exc))
+        return _refusal(exc)
     finally:
         path.unlink(missing_ok=True)
     return _ok({"version": version}, status=201)
@@ -202,7 +215,7 @@ async def deployments(request: Request) -> Response:
             wanted = f"{params.get('delta_from')}→{params.get('delta_to')}"
             rows = [r for r in rows if r["is_delta"] and r["release"] == wanted]
         return _ok([_deployment_json(r["id"], r) for r in rows])
-    body, bad = json_or_error(await request.body())
+    body, bad = json_or_error(await request.body())  # already authorized above
     if bad is not None:
         return bad
     if not isinstance(body, dict) or not isinstance(body.get("cohort"), str):
@@ -221,10 +234,8 @@ async def deployments(request: Request) -> Response:
         else:
             raise BadInput("type is normal or staged_rollout.")
         change.apply(service)
-    except Forbidden as exc:
-        return error(403, str(exc), "forbidden")
     except OtaError as exc:
-        return error(400, str(exc))
+        return _refusal(exc)
     return _ok({"cohort": body["cohort"]}, status=201)
 
 
@@ -242,8 +253,6 @@ async def deployment(request: Request) -> Response:
     try:
         ref = _ref_from((row["software_type"],), release)
         Pull(ref, row["cohort"]).apply(ProjectService(state.store, principal=who))
-    except Forbidden as exc:
-        return error(403, str(exc), "forbidden")
     except OtaError as exc:
-        return error(400, str(exc))
+        return _refusal(exc)
     return Response(status_code=204)
