@@ -43,6 +43,23 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """scrypt (a memory-hard hash: passwords, unlike tokens, are guessable)."""
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=2**14, r=8, p=1)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str | None) -> bool:
+    if not stored or stored.count("$") != 2:
+        return False
+    _, salt, _ = stored.split("$")
+    try:
+        return secrets.compare_digest(hash_password(password, bytes.fromhex(salt)), stored)
+    except (ValueError, UnicodeEncodeError):
+        return False
+
+
 def may_edit(principal: Principal) -> bool:
     """Releases, payloads, cohorts, devices, keys: members and managers (and tokens)."""
     return principal.is_token or principal.role in ("member", "manager")

@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ota_desktop.cli_edits import register
 
     _COMMANDS.update(register(sub, command))
+    from ota_desktop.cli_sync import register as register_sync
+
+    _COMMANDS.update(register_sync(sub, command))
     return parser
 
 

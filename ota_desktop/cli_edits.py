@@ -9,11 +9,22 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ota_desktop.changes import (
+    CreateCohort,
+    CreateKey,
+    CreateRelease,
+    DeleteRelease,
+    EditRelease,
+    MoveDevices,
+    NewPayload,
+    UpdateCohort,
+)
 from ota_desktop.errors import BadInput
 from ota_desktop.model import ReleaseRef
 from ota_desktop.service import ProjectService
@@ -134,6 +145,8 @@ def register(sub: Any, command: AddCommand) -> dict[str, Command]:
     p.add_argument("--db", required=True, type=Path)
     p.add_argument("--name", required=True)
     p.add_argument("--role", required=True, choices=("reader", "member", "manager"))
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read a password from standard input, to sign in to a server (Basic)")
 
     token = command("token", "organization auth tokens", db=False)
     tsub = token.add_subparsers(dest="token_command", metavar="ACTION", required=True)
@@ -161,23 +174,32 @@ def _service(path: Path) -> ProjectService:
     return ProjectService(_open_existing(path), actor="cli")
 
 
+def _edit(path: Path, change: Any) -> None:
+    """Every CLI edit is a Change applied like the window's: queued for the server too when
+    the project is a linked mirror."""
+    from ota_desktop.cli import _open_existing
+    from ota_desktop.sync.mirror import apply_local
+
+    apply_local(_open_existing(path), change, actor="cli")
+
+
 def _cmd_release(args: argparse.Namespace) -> int:
-    service = _service(args.db)
     if args.release_command == "create":
-        service.create_release(args.software_type, args.version, must_pass_through=args.mpt,
-                               revision=args.revision, notes=args.notes)
+        _edit(args.db, CreateRelease(args.software_type, args.version,
+                                     must_pass_through=args.mpt, revision=args.revision,
+                                     notes=args.notes))
         print(f"Created Full release {args.version}{' (MPT)' if args.mpt else ''}.")
         return 0
     ref = _ref(args)
-    service.delete_release(ref)
+    _edit(args.db, DeleteRelease(ref))
     print(f"Deleted {'Delta' if ref.is_delta else 'Full'} release {ref.label}.")
     return 0
 
 
 def _cmd_delta(args: argparse.Namespace) -> int:
-    service = _service(args.db)
-    service.create_delta(args.software_type, args.from_version, args.to_version,
-                         revision=args.revision, notes=args.notes)
+    _edit(args.db, CreateRelease(args.software_type, args.to_version,
+                                 from_version=args.from_version, revision=args.revision,
+                                 notes=args.notes))
     print(f"Created Delta release {args.from_version}→{args.to_version}.")
     return 0
 
@@ -191,9 +213,9 @@ def _cmd_payload(args: argparse.Namespace) -> int:
     service._release_id(ref)  # a clear error before hashing a large file
     attributes = {"hardware_version": args.hardware_version, **_parse_attributes(args.attribute)}
     stored = ArtifactStore(artifact_root(args.db)).add_file(args.file)
-    payload_id = service.add_payload(ref, stored.filename, size=stored.size,
-                                     sha256=stored.sha256, sha1=stored.sha1, md5=stored.md5,
-                                     attributes=attributes)
+    _edit(args.db, EditRelease(ref, payloads=(NewPayload(
+        stored.filename, stored.size, stored.sha256, stored.sha1, stored.md5, attributes),)))
+    payload_id = service.last_payload_id()
     info = {"id": payload_id, "filename": stored.filename, "size": stored.size,
             "sha256": stored.sha256, "sha1": stored.sha1, "md5": stored.md5,
             "attributes": attributes}
@@ -205,11 +227,10 @@ def _cmd_payload(args: argparse.Namespace) -> int:
 def _run_change(args: argparse.Namespace, change: Any) -> int:
     from ota_desktop.whatif import preview
 
-    service = _service(args.db)
     if args.dry_run:
-        print(json.dumps(preview(service.store, change).to_json(), indent=2))
+        print(json.dumps(preview(_service(args.db).store, change).to_json(), indent=2))
         return 0
-    change.apply(service)
+    _edit(args.db, change)
     print(change.describe() + ": done.")
     return 0
 
@@ -241,15 +262,16 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
 
 
 def _cmd_cohort(args: argparse.Namespace) -> int:
-    service = _service(args.db)
     if args.cohort_command == "create":
-        service.create_cohort(args.slug, args.name, disable_version_checking=bool(args.dvc),
-                              protected=True if args.protected is None else args.protected,
-                              polling_interval_s=args.polling_interval or 3600)
+        _edit(args.db, CreateCohort(args.slug, args.name or "",
+                                    disable_version_checking=bool(args.dvc),
+                                    protected=True if args.protected is None else args.protected,
+                                    polling_interval_s=args.polling_interval or 3600))
         print(f"Created cohort {args.slug}.")
         return 0
-    service.update_cohort(args.slug, name=args.name, disable_version_checking=args.dvc,
-                          protected=args.protected, polling_interval_s=args.polling_interval)
+    _edit(args.db, UpdateCohort(args.slug, name=args.name, disable_version_checking=args.dvc,
+                                protected=args.protected,
+                                polling_interval_s=args.polling_interval))
     print(f"Updated cohort {args.slug}.")
     return 0
 
@@ -279,7 +301,8 @@ def _cmd_device(args: argparse.Namespace) -> int:
         serials += read_serials(read_text_file(args.from_file))
     if not serials:
         raise BadInput("Name the devices to move: serials, or --from-file FILE.")
-    result = _service(args.db).move_devices(serials, args.cohort)
+    result = _service(args.db).plan_move(serials, args.cohort)
+    _edit(args.db, MoveDevices(tuple(serials), args.cohort))
     if args.json:
         print(json.dumps({"moved": result.moved, "already": result.already,
                           "unknown": list(result.unknown)}))
@@ -291,13 +314,21 @@ def _cmd_device(args: argparse.Namespace) -> int:
 
 
 def _cmd_key(args: argparse.Namespace) -> int:
-    print(_service(args.db).create_project_key(cohort_override=args.cohort_override))
+    key = secrets.token_hex(16)
+    _edit(args.db, CreateKey(key, args.cohort_override))
+    print(key)
     return 0
 
 
 def _cmd_user(args: argparse.Namespace) -> int:
-    _service(args.db).create_user(args.name, args.role)
-    print(f"Created user {args.name} ({args.role}).")
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise BadInput("--password-stdin read an empty password.")
+    _service(args.db).create_user(args.name, args.role, password)
+    print(f"Created user {args.name} ({args.role}"
+          f"{', can sign in with a password' if password else ''}).")
     return 0
 
 

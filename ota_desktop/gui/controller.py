@@ -22,6 +22,7 @@ from ota_desktop.matrix import VersionMatrix, compute_matrix
 from ota_desktop.model import Configuration
 from ota_desktop.service import ProjectService
 from ota_desktop.store.store import Store
+from ota_desktop.sync import mirror
 from ota_desktop.whatif import WhatIf, preview
 
 
@@ -73,21 +74,17 @@ class ProjectController(QObject):
 
     def apply(self, change: Change) -> list[int]:
         """Apply ``change``; returns the ids of the operations it recorded (for undo)."""
-        service = self.service()
-        first = service.last_operation_id()
-        change.apply(service)
-        ops = list(range(first + 1, service.last_operation_id() + 1))
+        self.service()  # a clear error without a project
+        assert self.store is not None
+        ops = mirror.apply_local(self.store, change, actor=self.actor)
         self._after_edit()
         return ops
 
     def revert(self, operation_ids: list[int]) -> list[int]:
         """Undo operations newest first; returns the ids of the undo operations."""
-        service = self.service()
-        undo_ids = []
-        with service.db.atomic():
-            for op_id in reversed(operation_ids):
-                service.revert(op_id)
-                undo_ids.append(service.last_operation_id())
+        self.service()
+        assert self.store is not None
+        undo_ids = mirror.revert_local(self.store, operation_ids, actor=self.actor)
         self._after_edit()
         return undo_ids
 

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
 from ota_desktop import __version__
-from ota_desktop.server import ddi, downloads, latest, management
+from ota_desktop.server import ddi, downloads, latest, management, resources, sync_api
 from ota_desktop.server.state import ServerState, error
 
 DDI = ddi.DDI_PREFIX + "/{tenant}/controller/v1/{controller_id}"
@@ -84,11 +84,33 @@ def create_app(path: Path, state: ServerState | None = None) -> Starlette:
               methods=["GET", "POST"]),
         Route(management.PREFIX + "/deployments/{deployment_id}", management.deployment,
               methods=["DELETE"]),
+        *_management_routes(management.PREFIX),
         Route("/api/v0/openapi.json", openapi, include_in_schema=False),
         Route("/api/v0/health", health, include_in_schema=False),
     ]
     return Starlette(routes=routes, lifespan=lifespan,
                      exception_handlers={HTTPException: _http_error})
+
+
+def _management_routes(prefix: str) -> list[Route]:
+    r = resources
+    return [
+        Route(prefix + "/releases", r.releases, methods=["GET"]),
+        Route(prefix + "/releases/{version}", r.release, methods=["GET", "PATCH"]),
+        Route(prefix + "/delta-releases", r.delta_releases, methods=["GET"]),
+        Route(prefix + "/cohorts", r.cohorts, methods=["GET", "POST"]),
+        Route(prefix + "/cohorts/{slug}", r.cohort, methods=["PATCH"]),
+        Route(prefix + "/cohorts/{slug}/devices", r.cohort_devices, methods=["POST"]),
+        Route(prefix + "/devices", r.devices, methods=["GET"]),
+        Route(prefix + "/devices/{serial}", r.device, methods=["GET"]),
+        Route(prefix + "/project-keys", r.project_keys, methods=["GET", "POST"]),
+        Route(prefix + "/project-keys/{key}", r.project_key, methods=["PATCH"]),
+        Route(prefix + "/changes", sync_api.changes, methods=["GET", "POST"]),
+        Route(prefix + "/sync/configuration", sync_api.configuration, methods=["GET"]),
+        Route(prefix + "/sync/devices", sync_api.devices, methods=["GET"]),
+        Route(prefix + "/sync/artifacts/{sha256}", sync_api.artifact,
+              methods=["GET", "HEAD", "PUT"]),
+    ]
 
 
 def serve(path: Path, host: str = "127.0.0.1", port: int = 8000) -> None:

@@ -24,33 +24,41 @@ from ota_desktop.errors import BadInput, Forbidden, OtaError
 from ota_desktop.model import ReleaseRef
 from ota_desktop.server.state import ServerState, base_url, error, json_or_error
 from ota_desktop.service import ProjectService
-from ota_desktop.service.access import principal_for_token
+from ota_desktop.service.access import principal_for_password, principal_for_token
 
 PREFIX = "/api/v0/organizations/{org}/projects/{project}"
 MAX_UPLOAD = 8 * 1024**3
 _uploads: dict[str, Path] = {}  # upload token -> received file
 
 
-def _principal(request: Request, state: ServerState) -> Principal | Response:
+def principal(request: Request, state: ServerState) -> Principal | Response:
+    """Who is asking: ``Bearer oat_…``, or Basic with ``user:password`` (or a token as the
+    password, as memfault-cli sends it); 401 for anything else."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
-    token = value.strip()
+    secret, user = value.strip(), ""
     if scheme.lower() == "basic":
         try:
-            token = base64.b64decode(token).decode().partition(":")[2]
+            user, _, secret = base64.b64decode(secret, validate=True).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
-            token = ""
-    who = principal_for_token(state.store, token) if token.startswith("oat_") else None
+            secret = ""
+    elif scheme.lower() != "bearer":
+        secret = ""
+    who = None
+    if secret.startswith("oat_"):
+        who = principal_for_token(state.store, secret)
+    elif user and secret:
+        who = principal_for_password(state.store, user, secret)
     if who is None:
-        return error(401, "An organization auth token is required (Bearer oat_…).",
-                     "unauthorized")
+        return error(401, "Sign in with an organization auth token (Bearer oat_…) or a "
+                          "user name and password (Basic).", "unauthorized")
     return who
 
 
 async def _authorized_json(request: Request, state: ServerState
                            ) -> tuple[Principal, Any] | Response:
     """The token's principal and the parsed JSON body, or the 4xx to answer."""
-    who = _principal(request, state)
+    who = principal(request, state)
     if isinstance(who, Response):
         return who
     body, bad = json_or_error(await request.body())
@@ -59,7 +67,7 @@ async def _authorized_json(request: Request, state: ServerState
     return who, body
 
 
-def _refusal(exc: OtaError) -> Response:
+def refusal(exc: OtaError) -> Response:
     """A refused change: 403 when the role or token does not allow it, else 400."""
     if isinstance(exc, Forbidden):
         return error(403, str(exc), "forbidden")
@@ -72,7 +80,7 @@ def _ok(data: Any, status: int = 200) -> JSONResponse:
 
 async def project(request: Request) -> Response:
     state: ServerState = request.app.state.ota
-    who = _principal(request, state)
+    who = principal(request, state)
     if isinstance(who, Response):
         return who
     p = state.config().project
@@ -149,7 +157,7 @@ async def ota_payload(request: Request) -> Response:
                                 sha1=stored.sha1, md5=stored.md5,
                                 attributes={"hardware_version": info["hardware_version"]})
     except OtaError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     finally:
         path.unlink(missing_ok=True)
     return _ok({"version": version}, status=201)
@@ -200,7 +208,7 @@ def _deployment_json(activation_id: int, history: dict[str, Any]) -> dict[str, A
 
 async def deployments(request: Request) -> Response:
     state: ServerState = request.app.state.ota
-    who = _principal(request, state)
+    who = principal(request, state)
     if isinstance(who, Response):
         return who
     config = state.config()
@@ -235,14 +243,14 @@ async def deployments(request: Request) -> Response:
             raise BadInput("type is normal or staged_rollout.")
         change.apply(service)
     except OtaError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return _ok({"cohort": body["cohort"]}, status=201)
 
 
 async def deployment(request: Request) -> Response:
     """DELETE a deployment: pull that activation."""
     state: ServerState = request.app.state.ota
-    who = _principal(request, state)
+    who = principal(request, state)
     if isinstance(who, Response):
         return who
     wanted = request.path_params["deployment_id"]
@@ -254,5 +262,5 @@ async def deployment(request: Request) -> Response:
         ref = _ref_from((row["software_type"],), release)
         Pull(ref, row["cohort"]).apply(ProjectService(state.store, principal=who))
     except OtaError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return Response(status_code=204)

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from ota_desktop.auth import ROLES, TOKEN_PREFIX, Principal, hash_token, new_token
+from ota_desktop.auth import (
+    ROLES,
+    TOKEN_PREFIX,
+    Principal,
+    check_password,
+    hash_password,
+    hash_token,
+    new_token,
+)
 from ota_desktop.errors import BadInput, NotFound, RuleViolation
 from ota_desktop.service.base import ServiceBase
 
 
 class AccessEdits(ServiceBase):
-    def create_user(self, name: str, role: str) -> None:
+    def create_user(self, name: str, role: str, password: str | None = None) -> None:
+        """A user with a project role; with a password they can also sign in to a server
+        (Basic auth); only its scrypt hash is stored."""
         if not name.strip():
             raise BadInput("A user needs a name.")
         if role not in ROLES:
@@ -16,8 +26,10 @@ class AccessEdits(ServiceBase):
         if self.db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
             raise RuleViolation(f"A user {name!r} already exists.")
         with self.operation("user.create", f"user:{name}") as op:
-            self.db.execute("INSERT INTO users (name, role, created_at) VALUES (?, ?, ?)",
-                            [name, role, self.clock()])
+            self.db.execute("INSERT INTO users (name, role, created_at, password_hash) "
+                            "VALUES (?, ?, ?, ?)", [name, role, self.clock(),
+                                                    hash_password(password) if password
+                                                    else None])
             op.after = {"name": name, "role": role}
 
     def create_token(self, name: str = "token", permit_protected: bool = False) -> str:
@@ -57,3 +69,21 @@ def principal_for_user(store: object, name: str) -> Principal | None:
     db = store.db  # type: ignore[attr-defined]
     row = db.execute("SELECT name, role FROM users WHERE name = ?", [name]).fetchone()
     return Principal(row[0], row[1]) if row else None
+
+
+def principal_for_password(store: object, name: str, password: str) -> Principal | None:
+    """The user's principal when the password matches, else None."""
+    db = store.db  # type: ignore[attr-defined]
+    row = db.execute("SELECT name, role, password_hash FROM users WHERE name = ?",
+                     [name]).fetchone()
+    if row is None:
+        return None
+    key = (row[0], row[2], hash_token(password))  # scrypt once per password, not per request
+    if key not in _verified:
+        if not check_password(password, row[2]):
+            return None
+        _verified[key] = True
+    return Principal(row[0], row[1])
+
+
+_verified: dict[tuple[str, str, str], bool] = {}

@@ -6,6 +6,7 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ota_desktop.errors import BadInput, NotFound, RuleViolation
 from ota_desktop.model import attributes_key
@@ -144,16 +145,24 @@ class FleetEdits(ServiceBase):
                 [*(int(v) if isinstance(v, bool) else v for v in changes.values()), cohort_id])
             op.after = {"slug": slug, **changes}
 
-    def move_devices(self, serials: Iterable[str], cohort: str) -> MoveResult:
-        """Move devices to ``cohort``. Their staged mark belonged to the old cohort, so it is
-        cleared. Unknown serials are counted and named, never silently skipped."""
-        cohort_id = self.store.cohort_id(cohort)
+    def plan_move(self, serials: Iterable[str], cohort: str) -> MoveResult:
+        """What moving ``serials`` to ``cohort`` would do (changes nothing)."""
+        return self._movers(serials, cohort)[0]
+
+    def _movers(self, serials: Iterable[str], cohort: str) -> tuple[MoveResult, list[Any]]:
+        self.store.cohort_id(cohort)
         wanted = list(dict.fromkeys(s.strip() for s in serials if s.strip()))
         found = self.store.devices_by_serial(wanted)
         unknown = [s for s in wanted if s not in found]
         movers = [d for d in found.values() if d.cohort != cohort]
-        result = MoveResult(moved=len(movers), already=len(found) - len(movers),
-                            unknown=tuple(unknown))
+        return MoveResult(moved=len(movers), already=len(found) - len(movers),
+                          unknown=tuple(unknown)), movers
+
+    def move_devices(self, serials: Iterable[str], cohort: str) -> MoveResult:
+        """Move devices to ``cohort``. Their staged mark belonged to the old cohort, so it is
+        cleared. Unknown serials are counted and named, never silently skipped."""
+        cohort_id = self.store.cohort_id(cohort)
+        result, movers = self._movers(serials, cohort)
         if not movers:
             return result
         before = [{"serial": d.serial, "cohort": d.cohort, "staged": d.staged} for d in movers]
@@ -195,10 +204,15 @@ class FleetEdits(ServiceBase):
                                  device.current_version, key, int(device.staged), now))
                 last_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM devices")
                               .fetchone()[0])
+                # revisions for the sync feed, handed out a chunk at a time (the per-row
+                # trigger only runs for rows inserted without one)
+                rev = int(conn.execute("UPDATE fleet_clock SET rev = rev + ? RETURNING rev",
+                                       [len(rows)]).fetchone()[0]) - len(rows)
                 try:
                     conn.executemany(
                         "INSERT INTO devices (serial, cohort_id, software_type, current_version, "
-                        "attributes, staged, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                        "attributes, staged, created_at, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [(*row, rev + i + 1) for i, row in enumerate(rows)])
                 except sqlite3.IntegrityError as exc:
                     raise RuleViolation(f"A device serial appears twice or already exists "
                                         f"({exc}).") from exc

@@ -114,6 +114,9 @@ class ReleaseEdits(ServiceBase):
             table = "delta_releases" if ref.is_delta else "releases"
             self.db.execute(f"DELETE FROM {table} WHERE id = ?", [release_id])
 
+    def last_payload_id(self) -> int:
+        return int(self.db.execute("SELECT coalesce(max(id), 0) FROM payloads").fetchone()[0])
+
     def remove_payload(self, payload_id: int) -> None:
         row = self.db.execute("SELECT filename FROM payloads WHERE id = ?",
                               [payload_id]).fetchone()

@@ -177,6 +177,50 @@ MIGRATIONS.append((
     """,
 ))
 
+_REV_BUMP = """UPDATE fleet_clock SET rev = rev + 1;
+    UPDATE devices SET rev = (SELECT rev FROM fleet_clock) WHERE id = NEW.id;"""
+
+MIGRATIONS.append((
+    4,
+    "sync: server sequence origin, idempotent pushes, device revisions, mirror outbox",
+    f"""
+    ALTER TABLE operations ADD COLUMN origin TEXT;
+    ALTER TABLE users ADD COLUMN password_hash TEXT;
+    CREATE TABLE pushed_changes (
+        id TEXT PRIMARY KEY, client TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL
+    );
+    ALTER TABLE devices ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+    UPDATE devices SET rev = id;
+    CREATE INDEX devices_by_rev ON devices (rev);
+    CREATE TABLE fleet_clock (id INTEGER PRIMARY KEY CHECK (id = 1), rev INTEGER NOT NULL);
+    INSERT INTO fleet_clock VALUES (1, (SELECT coalesce(max(rev), 0) FROM devices));
+    CREATE TRIGGER devices_rev_insert AFTER INSERT ON devices WHEN NEW.rev = 0
+    BEGIN {_REV_BUMP} END;
+    CREATE TRIGGER devices_rev_update
+    AFTER UPDATE OF cohort_id, software_type, current_version, attributes, staged ON devices
+    BEGIN {_REV_BUMP} END;
+    CREATE TABLE sync_link (
+        id INTEGER PRIMARY KEY CHECK (id = 1), url TEXT NOT NULL, org TEXT NOT NULL,
+        project TEXT NOT NULL, credential TEXT NOT NULL, client TEXT NOT NULL,
+        cursor INTEGER NOT NULL DEFAULT 0, fleet_cursor INTEGER NOT NULL DEFAULT 0,
+        refreshed_op INTEGER NOT NULL DEFAULT 0, last_sync_at TEXT, last_error TEXT
+    );
+    CREATE TABLE sync_outbox (
+        id INTEGER PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, change TEXT NOT NULL,
+        description TEXT NOT NULL, base_revision INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'conflict', 'refused', 'pushed', 'discarded')),
+        first_op INTEGER, last_op INTEGER, server_seq INTEGER, detail TEXT,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    );
+    CREATE TABLE sync_feed (
+        seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,
+        entity TEXT NOT NULL, origin TEXT
+    );
+    CREATE INDEX sync_feed_by_entity ON sync_feed (entity, seq);
+    """,
+))
+
 LATEST = MIGRATIONS[-1][0]
 
 

@@ -32,6 +32,7 @@ class RunningServer:
     url: str
     state: ServerState
     path: Path
+    stop: Callable[[], None] = lambda: None
 
     def client(self, **kwargs) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10, **kwargs)
@@ -48,10 +49,10 @@ def start_server() -> Iterator[Callable[[Path], RunningServer]]:
     """Start the real ASGI app with uvicorn on a free loopback port."""
     running: list[tuple[uvicorn.Server, threading.Thread, ServerState]] = []
 
-    def start(path: Path) -> RunningServer:
+    def start(path: Path, port: int | None = None) -> RunningServer:
         state = ServerState(path)
         state.start()
-        port = free_port()
+        port = port or free_port()
         server = uvicorn.Server(uvicorn.Config(create_app(path, state), host="127.0.0.1",
                                                port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
@@ -62,13 +63,20 @@ def start_server() -> Iterator[Callable[[Path], RunningServer]]:
                 raise RuntimeError("the server did not start")
             time.sleep(0.01)
         running.append((server, thread, state))
-        return RunningServer(f"http://127.0.0.1:{port}", state, path)
+
+        def stop() -> None:
+            server.should_exit = True
+            thread.join(timeout=10)
+            state.stop()
+
+        return RunningServer(f"http://127.0.0.1:{port}", state, path, stop)
 
     yield start
     for server, thread, state in running:
-        server.should_exit = True
-        thread.join(timeout=10)
-        state.stop()
+        if thread.is_alive():
+            server.should_exit = True
+            thread.join(timeout=10)
+            state.stop()
 
 
 def add_file_payload(path: Path, ref: ReleaseRef, data: bytes, filename: str,

@@ -1,0 +1,126 @@
+"""The change feed and mirror refresh endpoints desktops sync through (under the management
+prefix, same auth):
+
+    GET  …/changes?after=N&limit=L     operations after sequence N, paged
+    POST …/changes                     queued local changes, each with its base revision;
+                                       409 with both versions on a conflict
+    GET  …/sync/configuration          every configuration row, at one revision
+    GET  …/sync/devices?after=R&limit  the fleet, paged by device revision
+    HEAD/GET/PUT …/sync/artifacts/{sha256}   payload files, checked against their hash
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from ota_desktop.auth import may_edit
+from ota_desktop.errors import BadInput
+from ota_desktop.server.management import MAX_UPLOAD, principal
+from ota_desktop.server.state import ServerState, error, json_or_error
+from ota_desktop.sync import feed
+
+MAX_PUSH = 16 * 1024 * 1024
+
+
+def _page_args(request: Request, default: int) -> tuple[int, int] | Response:
+    params = request.query_params
+    try:
+        after = int(params.get("after", "0"))
+        limit = int(params.get("limit", str(default)))
+    except ValueError:
+        return error(400, "after and limit are whole numbers.")
+    if after < 0 or not 0 < limit <= feed.MAX_PAGE or after > 2**62:
+        return error(400, f"after is ≥ 0 and limit between 1 and {feed.MAX_PAGE}.")
+    return after, limit
+
+
+async def changes(request: Request) -> Response:
+    state: ServerState = request.app.state.ota
+    who = principal(request, state)
+    if isinstance(who, Response):
+        return who
+    if request.method == "GET":
+        page = _page_args(request, 500)
+        if isinstance(page, Response):
+            return page
+        return JSONResponse(feed.changes_after(state.store, *page))
+    body, bad = json_or_error(await request.body(), limit=MAX_PUSH)
+    if bad is not None:
+        return bad
+    if not isinstance(body, dict) or not isinstance(body.get("client"), str) \
+            or not 8 <= len(body["client"]) <= 64:
+        return error(400, "client (the pushing mirror's id, 8–64 characters) is required.")
+    try:
+        outcome = feed.push(state.store, who, body["client"], body.get("changes"))
+    except BadInput as exc:
+        return error(400, str(exc))
+    data: dict[str, object] = {"applied": outcome.applied}
+    if outcome.status == 409:
+        data["error"] = {"message": "The server's version changed since this edit was made.",
+                         "type": "conflict"}
+        data["conflict"] = outcome.problem
+    elif outcome.problem is not None:
+        data["error"] = {"message": outcome.problem["message"],
+                         "type": "forbidden" if outcome.status == 403 else "invalid_request"}
+        data["refused"] = outcome.problem
+    return JSONResponse(data, status_code=outcome.status)
+
+
+async def configuration(request: Request) -> Response:
+    state: ServerState = request.app.state.ota
+    who = principal(request, state)
+    if isinstance(who, Response):
+        return who
+    return JSONResponse(feed.configuration_rows(state.store))
+
+
+async def devices(request: Request) -> Response:
+    state: ServerState = request.app.state.ota
+    who = principal(request, state)
+    if isinstance(who, Response):
+        return who
+    page = _page_args(request, feed.MAX_PAGE)
+    if isinstance(page, Response):
+        return page
+    return JSONResponse(feed.devices_after(state.store, *page))
+
+
+async def artifact(request: Request) -> Response:
+    state: ServerState = request.app.state.ota
+    who = principal(request, state)
+    if isinstance(who, Response):
+        return who
+    sha = request.path_params["sha256"]
+    try:
+        path = state.artifacts.path_for(sha)
+    except BadInput as exc:
+        return error(400, str(exc))
+    if request.method == "PUT" and not may_edit(who):
+        return error(403, f"{who.name} is a reader and cannot upload files.", "forbidden")
+    if request.method in ("GET", "HEAD"):
+        if not path.is_file():
+            return error(404, "The server has no file with that sha256.", "not_found")
+        return FileResponse(path)
+    # PUT: stream to a temporary file, keep it only if it hashes to the name it was sent as
+    digest = hashlib.sha256()
+    received = 0
+    with tempfile.NamedTemporaryFile(prefix="ota-sync-", delete=False) as out:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > MAX_UPLOAD:
+                Path(out.name).unlink(missing_ok=True)
+                return error(413, "The file is too large.", "payload_too_large")
+            digest.update(chunk)
+            out.write(chunk)
+    try:
+        if digest.hexdigest() != sha:
+            return error(400, "The file's sha256 does not match the name it was sent as.")
+        state.artifacts.add_file(Path(out.name))
+    finally:
+        Path(out.name).unlink(missing_ok=True)
+    return Response(status_code=201)

@@ -1,0 +1,221 @@
+"""The sync client: push the mirror's outbox, pull the change feed, the configuration and the
+fleet (paged), over httpx.AsyncClient on whatever asyncio loop runs it (qasync's in the
+window, asyncio.run on the command line).
+
+Database work runs in one worker thread that owns its own connection to the mirror, so a
+1M-device pull never blocks the loop; every step commits with its cursor, so a sync killed at
+any point resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from ota_desktop.artifacts import ArtifactStore, artifact_root
+from ota_desktop.errors import OtaError
+from ota_desktop.store.store import Store
+from ota_desktop.sync import mirror
+
+T = TypeVar("T")
+Progress = Callable[[str, int, int], None]  # (what, done, total); total 0 = unknown
+PREFIX = "/api/v0/organizations/{org}/projects/{project}"
+FEED_PAGE = 500
+FLEET_PAGE = 5000
+
+
+class SyncFailed(OtaError):
+    """The server refused the sync itself (credentials, or a server error)."""
+
+
+class Offline(OtaError):
+    """The server could not be reached; edits stay queued."""
+
+
+@dataclass
+class SyncReport:
+    pushed: int = 0
+    conflicts: int = 0
+    feed: int = 0
+    refreshed: bool = False
+    devices: int = 0
+
+
+def auth_header(credential: str) -> str:
+    """An ``oat_`` token goes as Bearer; ``user:password`` as Basic."""
+    if credential.startswith("oat_"):
+        return f"Bearer {credential}"
+    return "Basic " + base64.b64encode(credential.encode("utf-8")).decode("ascii")
+
+
+class SyncClient:
+    def __init__(self, path: Path, transport: httpx.AsyncBaseTransport | None = None,
+                 timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.transport = transport
+        self.timeout = timeout
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="ota-sync")
+        self._store: Store | None = None
+
+    # --- the worker thread's store ---------------------------------------------------------
+
+    def _worker_store(self) -> Store:
+        if self._store is None:
+            self._store = Store.open(self.path)
+        return self._store
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor,
+                                          lambda: fn(self._worker_store(), *args))
+
+    def close(self) -> None:
+        def shut() -> None:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+        self._executor.submit(shut).result()
+        self._executor.shutdown()
+
+    # --- one sync --------------------------------------------------------------------------
+
+    async def sync(self, progress: Progress | None = None) -> SyncReport:
+        link = await self._db(mirror.link)
+        if link is None:
+            raise SyncFailed("This project is not connected to a server.")
+        report = SyncReport()
+        say = progress or (lambda what, done, total: None)
+        base = link.url + PREFIX.format(org=link.org, project=link.project)
+        try:
+            async with httpx.AsyncClient(base_url=base, transport=self.transport,
+                                         timeout=self.timeout,
+                                         headers={"Authorization": auth_header(
+                                             link.credential)}) as http:
+                await self._push(http, link.client, report, say)
+                await self._pull_feed(http, report, say)
+                await self._pull_fleet(http, report, say)
+        except httpx.TransportError as exc:
+            reason = str(exc) or type(exc).__name__
+            await self._db(mirror.note_result, f"offline: {reason}")
+            raise Offline(f"The server at {link.url} cannot be reached ({reason}); edits "
+                          "stay queued.") from exc
+        except SyncFailed as exc:
+            await self._db(mirror.note_result, str(exc))
+            raise
+        await self._db(mirror.note_result, None)
+        return report
+
+    async def _push(self, http: httpx.AsyncClient, client: str, report: SyncReport,
+                    say: Progress) -> None:
+        while items := await self._db(mirror.next_push):
+            say("Sending edits", report.pushed, report.pushed + len(items))
+            for item in items:
+                await self._upload_artifacts(http, item.change)
+            body = {"client": client, "changes": [
+                {"id": i.uuid, "base_revision": i.base_revision, "change": i.change}
+                for i in items]}
+            response = await http.post("/changes", json=body)
+            data = _json(response)
+            if response.status_code not in (200, 400, 403, 409) or "applied" not in data:
+                raise SyncFailed(_message(response, data))
+            problem = data.get("conflict") or data.get("refused")
+            await self._db(mirror.record_push, data["applied"], problem,
+                           "conflict" if response.status_code == 409 else "refused")
+            report.pushed += len(data["applied"])
+            if problem is not None:
+                report.conflicts += 1
+                return
+
+    async def _upload_artifacts(self, http: httpx.AsyncClient, change: dict[str, Any]) -> None:
+        files = ArtifactStore(artifact_root(self.path))
+        for payload in change.get("payloads", []):
+            sha = payload.get("sha256", "")
+            try:
+                path = files.path_for(sha)
+            except OtaError:
+                continue
+            if not path.is_file():
+                continue  # metadata-only payload (no file in this project either)
+            head = await http.head(f"/sync/artifacts/{sha}")
+            if head.status_code == 200:
+                continue
+            with path.open("rb") as source:
+                response = await http.put(f"/sync/artifacts/{sha}", content=_chunks(source))
+            if response.status_code not in (200, 201):
+                raise SyncFailed(_message(response, _json(response)))
+
+    async def _pull_feed(self, http: httpx.AsyncClient, report: SyncReport,
+                         say: Progress) -> None:
+        after = await self._db(_feed_cursor)
+        link = await self._db(mirror.link)
+        assert link is not None
+        revision = link.cursor
+        while True:
+            say("Reading server changes", report.feed, 0)
+            response = await http.get("/changes", params={"after": after, "limit": FEED_PAGE})
+            data = _json(response)
+            if response.status_code != 200:
+                raise SyncFailed(_message(response, data))
+            await self._db(mirror.record_feed, data["changes"])
+            report.feed += len(data["changes"])
+            after, revision = data["next"], data["revision"]
+            if not data["more"]:
+                break
+        if revision != link.cursor or link.cursor == 0:
+            say("Refreshing releases and cohorts", 0, 0)
+            response = await http.get("/sync/configuration")
+            data = _json(response)
+            if response.status_code != 200:
+                raise SyncFailed(_message(response, data))
+            await self._db(mirror.apply_configuration, data)
+            report.refreshed = True
+
+    async def _pull_fleet(self, http: httpx.AsyncClient, report: SyncReport,
+                          say: Progress) -> None:
+        link = await self._db(mirror.link)
+        assert link is not None
+        after, total = link.fleet_cursor, 0
+        while True:
+            response = await http.get("/sync/devices",
+                                      params={"after": after, "limit": FLEET_PAGE})
+            data = _json(response)
+            if response.status_code != 200:
+                raise SyncFailed(_message(response, data))
+            total = total or int(data.get("total") or 0)
+            report.devices += await self._db(mirror.apply_devices, data)
+            after = data["next"]
+            say("Reading the fleet", report.devices, max(total, report.devices))
+            if not data["more"]:
+                break
+
+
+def _feed_cursor(store: Store) -> int:
+    return int(store.db.execute("SELECT coalesce(max(seq), 0) FROM sync_feed").fetchone()[0])
+
+
+async def _chunks(source: Any, size: int = 1024 * 1024) -> Any:
+    while chunk := source.read(size):
+        yield chunk
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _message(response: httpx.Response, data: dict[str, Any]) -> str:
+    error = data.get("error")
+    text = error.get("message") if isinstance(error, dict) else None
+    if response.status_code == 401:
+        return f"The server refused the credentials: {text or 'unauthorized'}."
+    return f"The server answered {response.status_code}: {text or response.reason_phrase}."

@@ -1,0 +1,339 @@
+"""The desktop's side of sync, on its local SQLite mirror (Qt-free, blocking; the async client
+runs these in its worker thread).
+
+A linked mirror queues every local edit, as the Change that made it, in ``sync_outbox`` in the
+same transaction as the edit itself, so an edit made offline survives a crash and goes up
+later. A refresh replaces the configuration with the server's rows (same ids, so the mirror
+is a replica) and re-applies the edits still waiting to go up, so the window shows the
+server's state plus the user's own pending work. Nothing in the outbox is ever deleted: an
+item ends ``pushed`` or, by the user's choice, ``discarded``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ota_desktop.changes import Change
+from ota_desktop.errors import NotFound, OtaError, RuleViolation
+from ota_desktop.model import attributes_key
+from ota_desktop.service import ProjectService
+from ota_desktop.service.base import utc_now
+from ota_desktop.store.store import Store
+from ota_desktop.sync.feed import CONFIG_TABLES
+from ota_desktop.sync.wire import change_from_json, change_to_json
+
+OutboxState = Literal["pending", "conflict", "refused", "pushed", "discarded"]
+
+
+@dataclass(frozen=True)
+class Link:
+    url: str
+    org: str
+    project: str
+    credential: str
+    client: str
+    cursor: int
+    fleet_cursor: int
+    last_sync_at: str | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    uuid: str
+    change: dict[str, Any]
+    description: str
+    base_revision: int
+    state: OutboxState
+    server_seq: int | None
+    detail: dict[str, Any] | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """What the status indicator shows."""
+
+    linked: bool
+    pending: int = 0
+    conflicts: int = 0
+    offline: bool = False
+    last_sync_at: str | None = None
+    last_error: str | None = None
+
+    @property
+    def label(self) -> str:
+        if not self.linked:
+            return "Local only"
+        if self.conflicts:
+            return f"Conflict ({self.conflicts})"
+        if self.offline:
+            return f"Offline · {self.pending} pending" if self.pending else "Offline"
+        if self.pending:
+            return f"Pending {self.pending}"
+        return "Synced" if self.last_sync_at else "Not synced yet"
+
+
+# --- the link ------------------------------------------------------------------------------
+
+def connect(store: Store, url: str, org: str, project: str, credential: str) -> Link:
+    """Link this mirror to a server (keeps the client id, cursors and outbox when relinking
+    the same server; a different server starts from scratch on the next refresh)."""
+    url = url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise RuleViolation("The server address starts with http:// or https://.")
+    old = link(store)
+    same = old is not None and (old.url, old.org, old.project) == (url, org, project)
+    with store.db.atomic():
+        store.db.execute("DELETE FROM sync_link")
+        store.db.execute(
+            "INSERT INTO sync_link (id, url, org, project, credential, client, cursor, "
+            "fleet_cursor, refreshed_op, last_sync_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [url, org, project, credential, old.client if old else uuid.uuid4().hex,
+             old.cursor if same and old else 0, old.fleet_cursor if same and old else 0,
+             _refreshed_op(store), old.last_sync_at if same and old else None])
+    result = link(store)
+    assert result is not None
+    return result
+
+
+def disconnect(store: Store) -> None:
+    with store.db.atomic():
+        store.db.execute("DELETE FROM sync_link")
+
+
+def link(store: Store) -> Link | None:
+    row = store.db.execute(
+        "SELECT url, org, project, credential, client, cursor, fleet_cursor, last_sync_at, "
+        "last_error FROM sync_link").fetchone()
+    return Link(*row) if row else None
+
+
+def _refreshed_op(store: Store) -> int:
+    row = store.db.execute("SELECT refreshed_op FROM sync_link").fetchone()
+    return int(row[0]) if row else 0
+
+
+def note_result(store: Store, error: str | None) -> None:
+    """Record how the last sync ended (``None``: it succeeded now)."""
+    with store.db.atomic():
+        if error is None:
+            store.db.execute("UPDATE sync_link SET last_sync_at = ?, last_error = NULL",
+                             [utc_now()])
+        else:
+            store.db.execute("UPDATE sync_link SET last_error = ?", [error])
+
+
+def status(store: Store, offline: bool = False) -> SyncStatus:
+    current = link(store)
+    if current is None:
+        return SyncStatus(False)
+    counts = dict(store.db.execute(
+        "SELECT state, count(*) FROM sync_outbox GROUP BY state").fetchall())
+    return SyncStatus(True, pending=counts.get("pending", 0),
+                      conflicts=counts.get("conflict", 0) + counts.get("refused", 0),
+                      offline=offline, last_sync_at=current.last_sync_at,
+                      last_error=current.last_error)
+
+
+# --- local edits -----------------------------------------------------------------------------
+
+def apply_local(store: Store, change: Change, actor: str = "local") -> list[int]:
+    """Apply ``change`` to the mirror and, when linked, queue it in the same transaction.
+    Returns the ids of the operations it recorded (for undo)."""
+    service = ProjectService(store, actor=actor)
+    current = link(store)
+    first = service.last_operation_id()
+    with store.db.atomic():
+        change.apply(service)
+        last = service.last_operation_id()
+        if current is not None and last > first:
+            now = utc_now()
+            store.db.execute(
+                "INSERT INTO sync_outbox (uuid, change, description, base_revision, first_op, "
+                "last_op, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [uuid.uuid4().hex, json.dumps(change_to_json(change)), change.describe(),
+                 current.cursor, first + 1, last, now, now])
+    return list(range(first + 1, last + 1))
+
+
+def revert_local(store: Store, operation_ids: list[int], actor: str = "local") -> list[int]:
+    """Undo local operations newest first. In a linked mirror an edit can be undone while it
+    waits to go up (its queued change is then discarded, so it never reaches the server);
+    once sent, or once the mirror was refreshed over it, it is changed on the server instead."""
+    service = ProjectService(store, actor=actor)
+    undo_ids = []
+    with store.db.atomic():
+        if link(store) is not None:
+            for op_id in operation_ids:
+                _release_from_outbox(store, op_id)
+        for op_id in reversed(operation_ids):
+            service.revert(op_id)
+            undo_ids.append(service.last_operation_id())
+    return undo_ids
+
+
+def _release_from_outbox(store: Store, op_id: int) -> None:
+    if op_id <= _refreshed_op(store):
+        raise RuleViolation("The project was refreshed from the server since this edit; "
+                            "change it again instead of undoing it.")
+    row = store.db.execute("SELECT id, state FROM sync_outbox WHERE ? BETWEEN first_op AND "
+                           "last_op", [op_id]).fetchone()
+    if row is None:
+        return
+    if row[1] == "pushed":
+        raise RuleViolation("This edit has already been sent to the server; change it again "
+                            "instead of undoing it.")
+    _set_state(store, row[0], "discarded", {"reason": "undone before it was sent"})
+
+
+# --- the outbox ------------------------------------------------------------------------------
+
+def outbox(store: Store, states: Iterable[OutboxState] = ("pending", "conflict", "refused")
+           ) -> list[OutboxItem]:
+    wanted = list(states)
+    rows = store.db.execute(
+        f"SELECT id, uuid, change, description, base_revision, state, server_seq, detail, "
+        f"created_at FROM sync_outbox WHERE state IN ({', '.join('?' * len(wanted))}) "
+        f"ORDER BY id", wanted).fetchall()
+    return [OutboxItem(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6],
+                       json.loads(r[7]) if r[7] else None, r[8]) for r in rows]
+
+
+def next_push(store: Store, limit: int = 50) -> list[OutboxItem]:
+    """The pending items to send now: in order, none past an unresolved conflict (a later
+    edit may depend on the one that conflicted)."""
+    blocked = store.db.execute("SELECT min(id) FROM sync_outbox WHERE state IN "
+                               "('conflict', 'refused')").fetchone()[0]
+    items = outbox(store, ("pending",))
+    return [i for i in items if blocked is None or i.id < blocked][:limit]
+
+
+def _set_state(store: Store, item_id: int, state: OutboxState,
+               detail: dict[str, Any] | None = None, server_seq: int | None = None) -> None:
+    store.db.execute(
+        "UPDATE sync_outbox SET state = ?, detail = coalesce(?, detail), "
+        "server_seq = coalesce(?, server_seq), updated_at = ? WHERE id = ?",
+        [state, json.dumps(detail) if detail is not None else None, server_seq, utc_now(),
+         item_id])
+
+
+def record_push(store: Store, applied: list[dict[str, Any]],
+                problem: dict[str, Any] | None, state: OutboxState = "conflict") -> None:
+    """What the server said of a push: applied items, then at most one conflict/refusal."""
+    with store.db.atomic():
+        for result in applied:
+            store.db.execute(
+                "UPDATE sync_outbox SET state = 'pushed', server_seq = ?, updated_at = ? "
+                "WHERE uuid = ? AND state = 'pending'", [result["seq"], utc_now(), result["id"]])
+        if problem is not None:
+            row = store.db.execute("SELECT id FROM sync_outbox WHERE uuid = ?",
+                                   [problem.get("id")]).fetchone()
+            if row is not None:
+                _set_state(store, row[0], state, problem)
+
+
+def resolve(store: Store, item_id: int, keep: Literal["mine", "theirs"]) -> None:
+    """The user's answer to a conflict or refusal: send theirs again over the server's
+    current version ("mine"), or keep the server's and discard the queued edit ("theirs")."""
+    row = store.db.execute("SELECT state FROM sync_outbox WHERE id = ?", [item_id]).fetchone()
+    if row is None:
+        raise NotFound(f"There is no queued edit {item_id}.")
+    if row[0] not in ("conflict", "refused"):
+        raise RuleViolation("That edit is not in conflict.")
+    current = link(store)
+    with store.db.atomic():
+        if keep == "mine":
+            store.db.execute(
+                "UPDATE sync_outbox SET state = 'pending', base_revision = ?, updated_at = ? "
+                "WHERE id = ?", [current.cursor if current else 0, utc_now(), item_id])
+        else:
+            _set_state(store, item_id, "discarded", {"reason": "kept the server's version"})
+
+
+# --- refresh from the server -----------------------------------------------------------------
+
+def record_feed(store: Store, changes: list[dict[str, Any]]) -> None:
+    with store.db.atomic():
+        store.db.conn.executemany(
+            "INSERT OR IGNORE INTO sync_feed (seq, at, actor, kind, entity, origin) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(c["seq"], c["at"], c["actor"], c["kind"], c["entity"], c.get("origin"))
+             for c in changes])
+
+
+def apply_configuration(store: Store, snapshot: dict[str, Any], actor: str = "local") -> None:
+    """Replace the mirror's configuration with the server's rows, then re-apply the edits
+    still waiting to go up; one transaction, so a crash leaves the old state whole."""
+    db = store.db
+    tables = snapshot["tables"]
+    first_refresh = (link(store) or _no_link()).cursor == 0
+    with db.atomic():
+        db.execute("PRAGMA defer_foreign_keys = ON")
+        if first_refresh:  # a mirror mirrors: the server's fleet replaces any local one
+            db.execute("DELETE FROM device_versions")
+            db.execute("DELETE FROM devices")
+            db.execute("UPDATE sync_link SET fleet_cursor = 0")
+        for name in reversed(CONFIG_TABLES):
+            db.execute(f"DELETE FROM {name}")
+        for name in CONFIG_TABLES:
+            columns, rows = tables[name]["columns"], tables[name]["rows"]
+            db.conn.executemany(
+                f"INSERT INTO {name} ({', '.join(columns)}) VALUES "
+                f"({', '.join('?' * len(columns))})", rows)
+        refreshed = ProjectService(store).last_operation_id()
+        db.execute("UPDATE sync_link SET cursor = ?, refreshed_op = ?",
+                   [snapshot["revision"], refreshed])
+        _rebase(store, actor)
+
+
+def _no_link() -> Link:
+    raise RuleViolation("This project is not connected to a server.")
+
+
+def _rebase(store: Store, actor: str) -> None:
+    """Re-apply pending edits on top of the server's state, each in its own savepoint; one
+    that no longer applies is marked refused (with the reason) instead of vanishing."""
+    service = ProjectService(store, actor=actor)
+    for item in outbox(store, ("pending",)):
+        first = service.last_operation_id()
+        try:
+            with store.db.atomic():
+                change_from_json(item.change).apply(service)
+        except OtaError as exc:
+            _set_state(store, item.id, "refused",
+                       {"id": item.uuid, "message": f"No longer applies to the server's "
+                                                    f"current project: {exc}"})
+            continue
+        store.db.execute("UPDATE sync_outbox SET first_op = ?, last_op = ? WHERE id = ?",
+                         [first + 1, service.last_operation_id(), item.id])
+
+
+def apply_devices(store: Store, page: dict[str, Any]) -> int:
+    """Upsert one page of the server's fleet and advance the fleet cursor, atomically."""
+    db = store.db
+    cohorts = dict(db.execute("SELECT slug, id FROM cohorts").fetchall())
+    rows = []
+    for serial, cohort, software_type, version, attributes, staged, last_seen in page["devices"]:
+        cohort_id = cohorts.get(cohort)
+        if cohort_id is None:
+            raise RuleViolation(f"The server sent a device in an unknown cohort {cohort!r}; "
+                                "refresh the configuration first.")
+        rows.append((serial, cohort_id, software_type, version,
+                     attributes_key(json.loads(attributes)), int(staged), last_seen,
+                     utc_now()))
+    with db.atomic():
+        db.conn.executemany(
+            "INSERT INTO devices (serial, cohort_id, software_type, current_version, attributes, "
+            "staged, last_seen, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (serial) DO UPDATE SET cohort_id = excluded.cohort_id, "
+            "software_type = excluded.software_type, "
+            "current_version = excluded.current_version, attributes = excluded.attributes, "
+            "staged = excluded.staged, last_seen = excluded.last_seen", rows)
+        db.execute("UPDATE sync_link SET fleet_cursor = ?", [page["next"]])
+    return len(rows)
