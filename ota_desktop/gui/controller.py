@@ -93,6 +93,11 @@ class ProjectController(QObject):
             raise OtaError("Open a project first.")
         return preview(self.store, change, actor=self.actor)
 
+    def reload(self) -> None:
+        """The project file changed underneath (a sync): read it again, views refresh."""
+        if self.store is not None:
+            self._after_edit()
+
     def _after_edit(self) -> None:
         assert self.store is not None
         self.config = self.store.configuration()

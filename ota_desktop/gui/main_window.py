@@ -44,11 +44,19 @@ from ota_desktop.gui.matrix_view import MatrixView
 from ota_desktop.gui.paths_dialog import PathsDialog
 from ota_desktop.gui.release_editor import ReleaseEditor
 from ota_desktop.gui.serving import DeviceServer, ServeDialog
+from ota_desktop.gui.sync import (
+    ConnectDialog,
+    SyncController,
+    SyncDialog,
+    SyncStatusButton,
+    describe_report,
+)
 from ota_desktop.gui.text import abbreviate, exact
 from ota_desktop.gui.undo import ChangeCommand
 from ota_desktop.matrix import Cell, VersionMatrix
 from ota_desktop.model import Configuration, ReleaseRef
 from ota_desktop.store.store import DeviceRow
+from ota_desktop.sync.client import SyncReport
 from ota_desktop.versions import SCHEME_NAMES
 
 PROJECT_FILTER = "OTA Desktop projects (*.db *.sqlite *.otaproj);;All files (*)"
@@ -69,6 +77,7 @@ class MainWindow(QMainWindow):
         self.matrix_view = MatrixView(self)
         self.undo_stack = QUndoStack(self)
         self.device_server = DeviceServer(self)
+        self.sync = SyncController(self.controller, self)
         self.dialogs: list[QDialog] = []
         self._setup_ui()
         self._connect()
@@ -170,6 +179,40 @@ class MainWindow(QMainWindow):
         self._keep(dialog)
         return dialog
 
+    def open_connect(self) -> ConnectDialog:
+        dialog = ConnectDialog(self, str(self.settings.value("sync/url",
+                                                             "http://127.0.0.1:8000")))
+
+        def connect() -> None:
+            self.settings.setValue("sync/url", dialog.url_edit.text().strip())
+            try:
+                self.sync.connect_to(dialog.url_edit.text().strip(),
+                                     dialog.org_edit.text().strip(),
+                                     dialog.project_edit.text().strip(), dialog.credential)
+            except OtaError as exc:
+                self._on_failed(str(exc))
+
+        dialog.accepted.connect(connect)
+        self._keep(dialog)
+        return dialog
+
+    def open_sync_status(self) -> SyncDialog:
+        dialog = SyncDialog(self.sync, self)
+        self._keep(dialog)
+        return dialog
+
+    def _on_synced(self, report: SyncReport) -> None:
+        if report.refreshed:
+            # the mirror now holds the server's rows: local undo steps no longer apply
+            self.undo_stack.clear()
+        self.ui.statusBar.showMessage(describe_report(report), 8000)
+
+    def _on_sync_progress(self, what: str, done: int, total: int) -> None:
+        if not what:
+            self._on_idle()
+            return
+        self._on_progress(f"{what}…", done, total)
+
     def start_serving(self, host: str = "127.0.0.1", port: int = 8080) -> bool:
         if self.controller.path is None:
             return False
@@ -242,6 +285,13 @@ class MainWindow(QMainWindow):
         self.serving_label.setObjectName("servingLabel")
         self.serving_label.hide()
         self.ui.statusBar.addPermanentWidget(self.serving_label)
+        self.sync_button = SyncStatusButton(self)
+        self.ui.statusBar.addPermanentWidget(self.sync_button)
+        self.ui.menuProject.addSeparator()
+        self.connect_action = self.ui.menuProject.addAction("&Connect to Server…")
+        self.sync_action = self.ui.menuProject.addAction("S&ync Now")
+        self.sync_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        self.sync_status_action = self.ui.menuProject.addAction("Sync &Status…")
         self._fleet_refresh = QTimer(self, singleShot=True, interval=1000)
         self._fleet_refresh.timeout.connect(self.refresh)
         self.ui.legendLabel.setText(
@@ -286,6 +336,14 @@ class MainWindow(QMainWindow):
         self.device_server.statsChanged.connect(self._on_serving_stats)
         self.device_server.fleetChanged.connect(self._on_fleet_changed)
         c.changed.connect(self._on_changed)
+        self.connect_action.triggered.connect(self.open_connect)
+        self.sync_action.triggered.connect(self.sync.sync_now)
+        self.sync_status_action.triggered.connect(self.open_sync_status)
+        self.sync_button.clicked.connect(self.open_sync_status)
+        self.sync.statusChanged.connect(self.sync_button.show_status)
+        self.sync.synced.connect(self._on_synced)
+        self.sync.failed.connect(lambda m: self.ui.statusBar.showMessage(m, 10000))
+        self.sync.progress.connect(self._on_sync_progress)
 
     def _keep(self, dialog: QDialog) -> None:
         self.dialogs.append(dialog)
@@ -423,6 +481,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.device_server.stop()
+        self.sync.shutdown()
         for dialog in list(self.dialogs):
             dialog.close()
         self.controller.shutdown()

@@ -18,7 +18,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ota_desktop.auth import Principal
+from ota_desktop.auth import Principal, may_edit
 from ota_desktop.changes import Activate, Pull
 from ota_desktop.errors import BadInput, Forbidden, OtaError
 from ota_desktop.model import ReleaseRef
@@ -93,6 +93,8 @@ async def prepare_upload(request: Request) -> Response:
     if isinstance(read, Response):
         return read
     who, body = read
+    if not may_edit(who):  # as PUT …/sync/artifacts: a reader stores no files on the server
+        return error(403, f"{who.name} is a reader and cannot upload files.", "forbidden")
     size = body.get("size") if isinstance(body, dict) else None
     if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_UPLOAD:
         return error(400, "size must be a whole number of bytes above 0.")
