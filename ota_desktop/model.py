@@ -54,6 +54,8 @@ class Payload:
     attributes: Mapping[str, str] = field(default_factory=dict)
     signature: str | None = None
     id: int | None = None
+    #: free key=value metadata (memfault-cli --extra-metadata); never matched against devices
+    extra: Mapping[str, str] = field(default_factory=dict)
 
     def matches(self, device_attributes: Mapping[str, str]) -> bool:
         """Every attribute the payload requires must equal the device's; absent keys match any."""

@@ -31,9 +31,12 @@ MAX_UPLOAD = 8 * 1024**3
 _uploads: dict[str, Path] = {}  # upload token -> received file
 
 
-def principal(request: Request, state: ServerState) -> Principal | Response:
+def principal(request: Request, state: ServerState, per_change: bool = False
+              ) -> Principal | Response:
     """Who is asking: ``Bearer oat_…``, or Basic with ``user:password`` (or a token as the
-    password, as memfault-cli sends it); 401 for anything else."""
+    password, as memfault-cli sends it); 401 for anything else. A reader's writes are
+    refused here (403), except where each change is answered on its own (``per_change``:
+    a desktop's push, so its queued edits are marked refused and the pull still runs)."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     secret, user = value.strip(), ""
@@ -52,6 +55,9 @@ def principal(request: Request, state: ServerState) -> Principal | Response:
     if who is None:
         return error(401, "Sign in with an organization auth token (Bearer oat_…) or a "
                           "user name and password (Basic).", "unauthorized")
+    if request.method not in ("GET", "HEAD") and not may_edit(who) and not per_change:
+        return error(403, f"{who.name} is a reader: the management API is read-only for "
+                          "readers.", "forbidden")
     return who
 
 
@@ -157,7 +163,8 @@ async def ota_payload(request: Request) -> Response:
                                            revision=info["revision"], notes=info["notes"])
             service.add_payload(ref, info["name"], size=stored.size, sha256=stored.sha256,
                                 sha1=stored.sha1, md5=stored.md5,
-                                attributes={"hardware_version": info["hardware_version"]})
+                                attributes={"hardware_version": info["hardware_version"]},
+                                extra=info["extra"])
     except OtaError as exc:
         return refusal(exc)
     finally:
@@ -185,7 +192,17 @@ def _payload_request(body: Any) -> dict[str, Any]:
             raise BadInput(f"{key} is required.")
     return {**fields, "version": version, "revision": str(sv.get("revision") or ""),
             "notes": str(body.get("notes") or ""),
-            "mpt": bool(body.get("must_pass_through"))}
+            "mpt": bool(body.get("must_pass_through")), "extra": _extra(body.get("extra_info"))}
+
+
+def _extra(value: Any) -> dict[str, str]:
+    """memfault-cli's --extra-metadata k=v pairs (sent as extra_info)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                              for k, v in value.items()):
+        raise BadInput("extra_info is an object of text values.")
+    return value
 
 
 def _ref_from(config_software_types: tuple[str, ...], release: Any,

@@ -41,7 +41,7 @@ def _page_args(request: Request, default: int) -> tuple[int, int] | Response:
 
 async def changes(request: Request) -> Response:
     state: ServerState = request.app.state.ota
-    who = principal(request, state)
+    who = principal(request, state, per_change=True)
     if isinstance(who, Response):
         return who
     if request.method == "GET":

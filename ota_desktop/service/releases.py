@@ -54,17 +54,19 @@ class ReleaseEdits(ServiceBase):
         return int(cursor.lastrowid or 0)
 
     def add_payload(self, ref: ReleaseRef, filename: str, *, size: int = 0, sha256: str = "",
-                    sha1: str = "", md5: str = "", attributes: Mapping[str, str] | None = None
-                    ) -> int:
+                    sha1: str = "", md5: str = "", attributes: Mapping[str, str] | None = None,
+                    extra: Mapping[str, str] | None = None) -> int:
         """Record a payload's metadata (the file itself is stored by the artifact store)."""
         column, release_id = self._release_id(ref)
         attrs = dict(attributes or {})
-        after = {"filename": filename, "size": size, "sha256": sha256, "attributes": attrs}
+        after = {"filename": filename, "size": size, "sha256": sha256, "attributes": attrs,
+                 **({"extra": dict(extra)} if extra else {})}
         with self.operation("payload.add", f"payload:{filename}") as op:
             cursor = self.db.execute(
-                f"INSERT INTO payloads ({column}, filename, size, sha256, sha1, md5, attributes) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [release_id, filename, size, sha256, sha1, md5, attributes_key(attrs)],
+                f"INSERT INTO payloads ({column}, filename, size, sha256, sha1, md5, attributes, "
+                "extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [release_id, filename, size, sha256, sha1, md5, attributes_key(attrs),
+                 json.dumps(dict(sorted((extra or {}).items())))],
             )
             op.after = {**after, "id": int(cursor.lastrowid or 0), "ref": vars(ref)}
         return int(cursor.lastrowid or 0)
@@ -130,10 +132,10 @@ class ReleaseEdits(ServiceBase):
         return [
             {"id": r[0], "filename": r[1], "size": r[2], "sha256": r[3], "sha1": r[4],
              "md5": r[5], "signature": r[6], "attributes": json.loads(r[7]),
-             "release_id": r[8], "delta_release_id": r[9]}
+             "release_id": r[8], "delta_release_id": r[9], "extra": json.loads(r[10])}
             for r in self.db.execute(
                 "SELECT id, filename, size, sha256, sha1, md5, signature, attributes, "
-                "release_id, delta_release_id "
+                "release_id, delta_release_id, extra "
                 f"FROM payloads WHERE {column} = ? ORDER BY id", [value])
         ]
 

@@ -108,10 +108,11 @@ class UndoEdits(ServiceBase):
     def _insert_payload_row(self, p: dict[str, Any]) -> None:
         self.db.execute(
             "INSERT INTO payloads (id, release_id, delta_release_id, filename, size, sha256, "
-            "sha1, md5, signature, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "sha1, md5, signature, attributes, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [p["id"], p["release_id"], p["delta_release_id"], p["filename"], p["size"],
              p["sha256"], p["sha1"], p["md5"], p["signature"],
-             json.dumps(dict(sorted(p["attributes"].items())), separators=(",", ":"))])
+             json.dumps(dict(sorted(p["attributes"].items())), separators=(",", ":")),
+             json.dumps(p.get("extra") or {})])
 
     def _undo_payload_add(self, before: Any, after: dict[str, Any]) -> None:
         self.db.execute("DELETE FROM payloads WHERE id = ?", [after["id"]])

@@ -186,6 +186,7 @@ MIGRATIONS.append((
     f"""
     ALTER TABLE operations ADD COLUMN origin TEXT;
     ALTER TABLE users ADD COLUMN password_hash TEXT;
+    ALTER TABLE payloads ADD COLUMN extra TEXT NOT NULL DEFAULT '{{}}';
     CREATE TABLE pushed_changes (
         id TEXT PRIMARY KEY, client TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL
     );

@@ -161,10 +161,11 @@ class Store:
         delta: dict[int, list[Payload]] = {}
         for r in self.db.execute(
             "SELECT id, release_id, delta_release_id, filename, size, sha256, sha1, md5, "
-            "signature, attributes FROM payloads ORDER BY id"
+            "signature, attributes, extra FROM payloads ORDER BY id"
         ):
             payload = Payload(filename=r[3], size=r[4], sha256=r[5], sha1=r[6], md5=r[7],
-                              signature=r[8], attributes=json.loads(r[9]), id=r[0])
+                              signature=r[8], attributes=json.loads(r[9]), id=r[0],
+                              extra=json.loads(r[10]))
             target = full.setdefault(r[1], []) if r[1] is not None else delta.setdefault(r[2], [])
             target.append(payload)
         return full, delta

@@ -176,6 +176,34 @@ class SyncClient:
                 raise SyncFailed(_message(response, data))
             await self._db(mirror.apply_configuration, data)
             report.refreshed = True
+            await self._download_artifacts(http, say)
+
+    async def _download_artifacts(self, http: httpx.AsyncClient, say: Progress) -> None:
+        """Payload files the mirror lacks (so a factory station can serve them offline);
+        a payload the server has no file for either is metadata only and skipped."""
+        files = ArtifactStore(artifact_root(self.path))
+        wanted = [sha for sha in await self._db(_payload_hashes)
+                  if not _has_file(files, sha)]
+        for n, sha in enumerate(wanted):
+            say("Downloading payload files", n, len(wanted))
+            async with http.stream("GET", f"/sync/artifacts/{sha}") as response:
+                if response.status_code == 404:
+                    continue
+                if response.status_code != 200:
+                    raise SyncFailed(_message(response, {}))
+                files.root.mkdir(parents=True, exist_ok=True)
+                part = files.root / f".download-{sha}"
+                with part.open("wb") as out:
+                    async for chunk in response.aiter_bytes():
+                        out.write(chunk)
+            try:
+                stored = await asyncio.get_running_loop().run_in_executor(
+                    self._executor, files.add_file, part)
+                if stored.sha256 != sha:
+                    raise SyncFailed(f"The server sent a file that does not match its sha256 "
+                                     f"{sha[:12]}…; it was not kept.")
+            finally:
+                part.unlink(missing_ok=True)
 
     async def _pull_fleet(self, http: httpx.AsyncClient, report: SyncReport,
                           say: Progress) -> None:
@@ -194,6 +222,18 @@ class SyncClient:
             say("Reading the fleet", report.devices, max(total, report.devices))
             if not data["more"]:
                 break
+
+
+def _payload_hashes(store: Store) -> list[str]:
+    return [r[0] for r in store.db.execute("SELECT DISTINCT sha256 FROM payloads "
+                                           "WHERE length(sha256) = 64")]
+
+
+def _has_file(files: ArtifactStore, sha: str) -> bool:
+    try:
+        return files.path_for(sha).is_file()
+    except OtaError:
+        return True  # not a usable name: nothing to fetch
 
 
 def _feed_cursor(store: Store) -> int:

@@ -41,7 +41,8 @@ def test_upload_full_and_delta_then_deploy_staged_and_deactivate(setup, tmp_path
     image.write_bytes(b"firmware 3.0" * 5000)
     r = cli(server.url, token, "upload-ota-payload", "--hardware-version", "evt",
             "--software-type", "main", "--software-version", "3.0", "--revision", "abc123",
-            "--notes", "from CI", "--must-pass-through", str(image))
+            "--notes", "from CI", "--must-pass-through", "--extra-metadata", "build=42",
+            "--extra-metadata", "branch=main", str(image))
     assert r.returncode == 0, r.stderr + r.stdout
     delta = tmp_path / "2.1-3.0.delta"
     delta.write_bytes(b"delta" * 100)
@@ -52,6 +53,8 @@ def test_upload_full_and_delta_then_deploy_staged_and_deactivate(setup, tmp_path
     full = next(x for x in config.releases if x.version == "3.0")
     assert (full.must_pass_through, full.revision, full.notes) == (True, "abc123", "from CI")
     assert full.payloads[0].sha256 == hashlib.sha256(image.read_bytes()).hexdigest()
+    assert full.payloads[0].extra == {"build": "42", "branch": "main"}
+    assert full.payloads[0].attributes == {"hardware_version": "evt"}  # never matched on
     assert any(d.from_version == "2.1" and d.to_version == "3.0" for d in config.delta_releases)
 
     # beta is unprotected: the token may deploy there (staged), not in protected default

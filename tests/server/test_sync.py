@@ -212,3 +212,39 @@ def test_a_refused_push_is_kept_with_the_reason(fleet, tmp_path) -> None:
     [item] = mirror.outbox(Store.open(m1))
     assert item.state == "refused" and "reader" in item.detail["message"]
     assert "nope" not in [c.slug for c in Store.open(db).cohorts()]
+
+
+def test_payload_files_travel_with_the_edit_and_down_to_other_mirrors(fleet, tmp_path) -> None:
+    from ota_desktop.artifacts import ArtifactStore, artifact_root
+    from ota_desktop.changes import CreateRelease, NewPayload
+
+    server, token, db = fleet
+    m1 = new_mirror(tmp_path, "m1", server.url, token)
+    m2 = new_mirror(tmp_path, "m2", server.url, token)
+    sync(m1)
+    image = tmp_path / "main-4.0.swu"
+    image.write_bytes(b"image 4.0 " * 20_000)
+    stored = ArtifactStore(artifact_root(m1)).add_file(image)
+    mirror.apply_local(Store.open(m1), CreateRelease("main", "4.0", payloads=(NewPayload(
+        stored.filename, stored.size, stored.sha256, stored.sha1, stored.md5,
+        {"hardware_version": "evt"}),)))
+    assert sync(m1).pushed == 1
+    on_server = ArtifactStore(artifact_root(db)).path_for(stored.sha256)
+    assert on_server.read_bytes() == image.read_bytes()
+    sync(m2)
+    copied = ArtifactStore(artifact_root(m2)).path_for(stored.sha256)
+    assert copied.read_bytes() == image.read_bytes()
+    [payload] = next(r for r in Store.open(m2).configuration().releases
+                     if r.version == "4.0").payloads
+    assert payload.sha256 == stored.sha256
+
+
+def test_an_artifact_upload_that_does_not_match_its_hash_is_refused(fleet) -> None:
+    server, token, db = fleet
+    with server.client(headers={"Authorization": f"Bearer {token}"}) as http:
+        r = http.put(PREFIX + "/sync/artifacts/" + "a" * 64, content=b"not that file")
+        bad = http.put(PREFIX + "/sync/artifacts/../../etc", content=b"x")
+    assert r.status_code == 400 and "sha256" in r.json()["error"]["message"]
+    assert bad.status_code in (400, 404)
+    from ota_desktop.artifacts import ArtifactStore, artifact_root
+    assert not ArtifactStore(artifact_root(db)).path_for("a" * 64).exists()
