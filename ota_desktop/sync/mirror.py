@@ -318,22 +318,31 @@ def apply_devices(store: Store, page: dict[str, Any]) -> int:
     """Upsert one page of the server's fleet and advance the fleet cursor, atomically."""
     db = store.db
     cohorts = dict(db.execute("SELECT slug, id FROM cohorts").fetchall())
+    keys: dict[str, str] = {}  # fleets share few attribute sets: canonicalize each once
+    now = utc_now()
     rows = []
     for serial, cohort, software_type, version, attributes, staged, last_seen in page["devices"]:
         cohort_id = cohorts.get(cohort)
         if cohort_id is None:
             raise RuleViolation(f"The server sent a device in an unknown cohort {cohort!r}; "
                                 "refresh the configuration first.")
-        rows.append((serial, cohort_id, software_type, version,
-                     attributes_key(json.loads(attributes)), int(staged), last_seen,
-                     utc_now()))
+        key = keys.get(attributes)
+        if key is None:
+            key = keys[attributes] = attributes_key(json.loads(attributes))
+        rows.append((serial, cohort_id, software_type, version, key, int(staged), last_seen,
+                     now))
     with db.atomic():
+        # new rows get local revisions a page at a time (as add_devices does); updated rows
+        # are bumped by the trigger
+        rev = int(db.execute("UPDATE fleet_clock SET rev = rev + ? RETURNING rev",
+                             [len(rows)]).fetchone()[0]) - len(rows)
+        numbered = [(*row, rev + i + 1) for i, row in enumerate(rows)]
         db.conn.executemany(
             "INSERT INTO devices (serial, cohort_id, software_type, current_version, attributes, "
-            "staged, last_seen, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "staged, last_seen, created_at, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (serial) DO UPDATE SET cohort_id = excluded.cohort_id, "
             "software_type = excluded.software_type, "
             "current_version = excluded.current_version, attributes = excluded.attributes, "
-            "staged = excluded.staged, last_seen = excluded.last_seen", rows)
+            "staged = excluded.staged, last_seen = excluded.last_seen", numbered)
         db.execute("UPDATE sync_link SET fleet_cursor = ?", [page["next"]])
     return len(rows)
