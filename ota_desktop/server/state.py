@@ -43,7 +43,7 @@ class ServerState:
         self._devices_written = 0  # bumped by the writer after each commit that changed rows
         self.counters = Counters()
         self._config: Configuration | None = None
-        self._config_key: int = -1
+        self._config_key: tuple[int, str] | None = None
         self._decisions: dict[tuple[Any, ...], Decision] = {}
         self._payloads: dict[int, Payload] = {}
         self.open_actions: dict[str, str] = {}  # serial -> action id it is working on
@@ -79,10 +79,13 @@ class ServerState:
                 store.close()
 
     def config(self) -> Configuration:
-        """The configuration, re-read only when a new operation was recorded (one indexed
-        lookup per request, so an edit reaches the very next poll)."""
-        key = int(self.store.db.conn.execute("SELECT coalesce(max(id), 0) FROM operations")
-                  .fetchone()[0])
+        """The configuration, re-read only when a new operation was recorded or a sync
+        refreshed the mirror (two indexed lookups per request, so an edit reaches the very
+        next poll)."""
+        key = self.store.db.conn.execute(
+            "SELECT (SELECT coalesce(max(id), 0) FROM operations), "
+            "(SELECT coalesce(max(cursor), 0) || '/' || coalesce(max(fleet_cursor), 0) "
+            "FROM sync_link)").fetchone()
         if self._config is None or key != self._config_key:
             self._config = self.store.configuration()
             self._config_key = key

@@ -248,3 +248,24 @@ def test_an_artifact_upload_that_does_not_match_its_hash_is_refused(fleet) -> No
     assert bad.status_code in (400, 404)
     from ota_desktop.artifacts import ArtifactStore, artifact_root
     assert not ArtifactStore(artifact_root(db)).path_for("a" * 64).exists()
+
+
+def test_a_factory_station_serves_what_it_last_pulled(fleet, start_server, tmp_path) -> None:
+    """A mirror serving devices on its own network answers from the server's latest state
+    as soon as a sync brought it (the serving cache follows the refresh)."""
+    server, token, db = fleet
+    station = new_mirror(tmp_path, "station", server.url, token)
+    sync(station)
+    local = start_server(station)
+    ask = {"device_serial": "LINE-1", "hardware_version": "evt", "software_type": "main",
+           "current_version": "2.1"}
+    key = {"Memfault-Project-Key": "demo-project-key"}
+    with local.client() as http:
+        assert http.get("/api/v0/releases/latest", params=ask, headers=key).status_code == 204
+    service = ProjectService(Store.open(db))
+    service.add_payload(R30, "main-3.0.swu", size=10, attributes={"hardware_version": "evt"})
+    service.activate(R30, "default")  # on the server
+    sync(station)
+    with local.client() as http:
+        r = http.get("/api/v0/releases/latest", params=ask, headers=key)
+    assert r.status_code == 200 and r.json()["version"] == "3.0"
