@@ -9,6 +9,7 @@ operations log apply exactly as in the window and the CLI.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 import tempfile
@@ -24,15 +25,20 @@ from ota_desktop.errors import BadInput, Forbidden, OtaError
 from ota_desktop.model import ReleaseRef
 from ota_desktop.server.state import ServerState, base_url, error, json_or_error
 from ota_desktop.service import ProjectService
-from ota_desktop.service.access import principal_for_password, principal_for_token
+from ota_desktop.service.access import (
+    known_password,
+    principal_for_token,
+    user_credentials,
+    verify_password,
+)
 
 PREFIX = "/api/v0/organizations/{org}/projects/{project}"
 MAX_UPLOAD = 8 * 1024**3
 _uploads: dict[str, Path] = {}  # upload token -> received file
 
 
-def principal(request: Request, state: ServerState, per_change: bool = False
-              ) -> Principal | Response:
+async def principal(request: Request, state: ServerState, per_change: bool = False
+                    ) -> Principal | Response:
     """Who is asking: ``Bearer oat_…``, or Basic with ``user:password`` (or a token as the
     password, as memfault-cli sends it); 401 for anything else. A reader's writes are
     refused here (403), except where each change is answered on its own (``per_change``:
@@ -51,7 +57,11 @@ def principal(request: Request, state: ServerState, per_change: bool = False
     if secret.startswith("oat_"):
         who = principal_for_token(state.store, secret)
     elif user and secret:
-        who = principal_for_password(state.store, user, secret)
+        row = user_credentials(state.store, user)
+        # scrypt off the event loop, so a stream of wrong passwords cannot stall devices
+        if row is not None and (known_password(row, secret) or await asyncio.to_thread(
+                verify_password, row, secret)):
+            who = Principal(row[0], row[1])  # type: ignore[arg-type]
     if who is None:
         return error(401, "Sign in with an organization auth token (Bearer oat_…) or a "
                           "user name and password (Basic).", "unauthorized")
@@ -64,7 +74,7 @@ def principal(request: Request, state: ServerState, per_change: bool = False
 async def _authorized_json(request: Request, state: ServerState
                            ) -> tuple[Principal, Any] | Response:
     """The token's principal and the parsed JSON body, or the 4xx to answer."""
-    who = principal(request, state)
+    who = await principal(request, state)
     if isinstance(who, Response):
         return who
     body, bad = json_or_error(await request.body())
@@ -86,7 +96,7 @@ def _ok(data: Any, status: int = 200) -> JSONResponse:
 
 async def project(request: Request) -> Response:
     state: ServerState = request.app.state.ota
-    who = principal(request, state)
+    who = await principal(request, state)
     if isinstance(who, Response):
         return who
     p = state.config().project
@@ -227,7 +237,7 @@ def _deployment_json(activation_id: int, history: dict[str, Any]) -> dict[str, A
 
 async def deployments(request: Request) -> Response:
     state: ServerState = request.app.state.ota
-    who = principal(request, state)
+    who = await principal(request, state)
     if isinstance(who, Response):
         return who
     config = state.config()
@@ -269,7 +279,7 @@ async def deployments(request: Request) -> Response:
 async def deployment(request: Request) -> Response:
     """DELETE a deployment: pull that activation."""
     state: ServerState = request.app.state.ota
-    who = principal(request, state)
+    who = await principal(request, state)
     if isinstance(who, Response):
         return who
     wanted = request.path_params["deployment_id"]

@@ -35,9 +35,9 @@ def _ok(data: Any, status: int = 200) -> JSONResponse:
     return JSONResponse({"data": data}, status_code=status)
 
 
-def _caller(request: Request) -> tuple[ServerState, Principal] | Response:
+async def _caller(request: Request) -> tuple[ServerState, Principal] | Response:
     state: ServerState = request.app.state.ota
-    who = principal(request, state)
+    who = await principal(request, state)
     return who if isinstance(who, Response) else (state, who)
 
 
@@ -94,7 +94,7 @@ def _release_json(release: Any) -> dict[str, Any]:
 
 
 async def releases(request: Request) -> Response:
-    caller = _caller(request)
+    caller = await _caller(request)
     if isinstance(caller, Response):
         return caller
     state, _ = caller
@@ -105,7 +105,7 @@ async def releases(request: Request) -> Response:
 
 
 async def delta_releases(request: Request) -> Response:
-    caller = _caller(request)
+    caller = await _caller(request)
     if isinstance(caller, Response):
         return caller
     state, _ = caller
@@ -115,7 +115,7 @@ async def delta_releases(request: Request) -> Response:
 
 
 async def release(request: Request) -> Response:
-    caller = _caller(request)
+    caller = await _caller(request)
     if isinstance(caller, Response):
         return caller
     state, who = caller
@@ -158,7 +158,7 @@ COHORT_FIELDS: dict[str, type | tuple[type, ...]] = {
 
 
 async def cohorts(request: Request) -> Response:
-    caller = _caller(request)
+    caller = await _caller(request)
     if isinstance(caller, Response):
         return caller
     state, who = caller
@@ -182,7 +182,7 @@ async def cohorts(request: Request) -> Response:
 
 
 async def cohort(request: Request) -> Response:
-    caller = _caller(request)
+    caller = await _caller(request)
     if isinstance(caller, Response):
         return caller
     state, who = caller
@@ -203,7 +203,7 @@ async def cohort(request: Request) -> Response:
 
 async def cohort_devices(request: Request) -> Response:
     """Move devices (by serial) into this cohort."""
-    caller = _caller(request)
+    caller = await _caller(request)
     if isinstance(caller, Response):
         return caller
     state, who = caller
@@ -232,7 +232,7 @@ def _device_json(row: Any) -> dict[str, Any]:
 
 
 async def devices(request: Request) -> Response:
-    caller = _caller(request)
+    caller = await _caller(request)
     if isinstance(caller, Response):
         return caller
     state, _ = caller
@@ -257,7 +257,7 @@ async def devices(request: Request) -> Response:
 
 
 async def device(request: Request) -> Response:
-    caller = _caller(request)
+    caller = await _caller(request)
     if isinstance(caller, Response):
         return caller
     state, _ = caller
@@ -271,7 +271,7 @@ async def device(request: Request) -> Response:
 # --- project keys ------------------------------------------------------------------------------
 
 async def project_keys(request: Request) -> Response:
-    caller = _caller(request)
+    caller = await _caller(request)
     if isinstance(caller, Response):
         return caller
     state, who = caller
@@ -290,7 +290,7 @@ async def project_keys(request: Request) -> Response:
 
 
 async def project_key(request: Request) -> Response:
-    caller = _caller(request)
+    caller = await _caller(request)
     if isinstance(caller, Response):
         return caller
     state, who = caller

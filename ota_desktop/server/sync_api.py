@@ -41,7 +41,7 @@ def _page_args(request: Request, default: int) -> tuple[int, int] | Response:
 
 async def changes(request: Request) -> Response:
     state: ServerState = request.app.state.ota
-    who = principal(request, state, per_change=True)
+    who = await principal(request, state, per_change=True)
     if isinstance(who, Response):
         return who
     if request.method == "GET":
@@ -73,7 +73,7 @@ async def changes(request: Request) -> Response:
 
 async def configuration(request: Request) -> Response:
     state: ServerState = request.app.state.ota
-    who = principal(request, state)
+    who = await principal(request, state)
     if isinstance(who, Response):
         return who
     return JSONResponse(feed.configuration_rows(state.store))
@@ -81,7 +81,7 @@ async def configuration(request: Request) -> Response:
 
 async def devices(request: Request) -> Response:
     state: ServerState = request.app.state.ota
-    who = principal(request, state)
+    who = await principal(request, state)
     if isinstance(who, Response):
         return who
     page = _page_args(request, feed.MAX_PAGE)
@@ -92,7 +92,7 @@ async def devices(request: Request) -> Response:
 
 async def artifact(request: Request) -> Response:
     state: ServerState = request.app.state.ota
-    who = principal(request, state)
+    who = await principal(request, state)
     if isinstance(who, Response):
         return who
     sha = request.path_params["sha256"]

@@ -72,18 +72,33 @@ def principal_for_user(store: object, name: str) -> Principal | None:
 
 
 def principal_for_password(store: object, name: str, password: str) -> Principal | None:
-    """The user's principal when the password matches, else None."""
+    """The user's principal when the password matches, else None (blocking: scrypt)."""
+    row = user_credentials(store, name)
+    if row is None or not verify_password(row, password):
+        return None
+    return Principal(row[0], row[1])  # type: ignore[arg-type]
+
+
+def user_credentials(store: object, name: str) -> tuple[str, str, str | None] | None:
     db = store.db  # type: ignore[attr-defined]
     row = db.execute("SELECT name, role, password_hash FROM users WHERE name = ?",
                      [name]).fetchone()
-    if row is None:
-        return None
-    key = (row[0], row[2], hash_token(password))  # scrypt once per password, not per request
-    if key not in _verified:
-        if not check_password(password, row[2]):
-            return None
-        _verified[key] = True
-    return Principal(row[0], row[1])
+    return (row[0], row[1], row[2]) if row else None
 
 
-_verified: dict[tuple[str, str, str], bool] = {}
+def known_password(row: tuple[str, str, str | None], password: str) -> bool:
+    """True when this password was verified for this user (and hash) before: scrypt runs
+    once per password, not once per request."""
+    return (row[0], row[2] or "", hash_token(password)) in _verified
+
+
+def verify_password(row: tuple[str, str, str | None], password: str) -> bool:
+    if known_password(row, password):
+        return True
+    if not check_password(password, row[2]):
+        return False
+    _verified.add((row[0], row[2] or "", hash_token(password)))
+    return True
+
+
+_verified: set[tuple[str, str, str]] = set()
