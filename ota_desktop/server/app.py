@@ -107,6 +107,7 @@ def _management_routes(prefix: str) -> list[Route]:
         Route(prefix + "/project-keys/{key}", r.project_key, methods=["PATCH"]),
         Route(prefix + "/changes", sync_api.changes, methods=["GET", "POST"]),
         Route(prefix + "/sync/configuration", sync_api.configuration, methods=["GET"]),
+        Route(prefix + "/sync/whoami", sync_api.whoami, methods=["GET"]),
         Route(prefix + "/sync/devices", sync_api.devices, methods=["GET"]),
         Route(prefix + "/sync/artifacts/{sha256}", sync_api.artifact,
               methods=["GET", "HEAD", "PUT"]),

@@ -71,6 +71,16 @@ async def changes(request: Request) -> Response:
     return JSONResponse(data, status_code=outcome.status)
 
 
+async def whoami(request: Request) -> Response:
+    """Who the credentials sign in as, so a desktop applies the same rules to local edits."""
+    state: ServerState = request.app.state.ota
+    who = await principal(request, state)
+    if isinstance(who, Response):
+        return who
+    return JSONResponse({"name": who.name, "role": who.role, "is_token": who.is_token,
+                         "permit_protected": who.permit_protected})
+
+
 async def configuration(request: Request) -> Response:
     state: ServerState = request.app.state.ota
     who = await principal(request, state)

@@ -204,7 +204,8 @@ MIGRATIONS.append((
         id INTEGER PRIMARY KEY CHECK (id = 1), url TEXT NOT NULL, org TEXT NOT NULL,
         project TEXT NOT NULL, credential TEXT NOT NULL, client TEXT NOT NULL,
         cursor INTEGER NOT NULL DEFAULT 0, fleet_cursor INTEGER NOT NULL DEFAULT 0,
-        refreshed_op INTEGER NOT NULL DEFAULT 0, last_sync_at TEXT, last_error TEXT
+        refreshed_op INTEGER NOT NULL DEFAULT 0, last_sync_at TEXT, last_error TEXT,
+        principal TEXT
     );
     CREATE TABLE sync_outbox (
         id INTEGER PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, change TEXT NOT NULL,

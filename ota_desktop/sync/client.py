@@ -98,6 +98,7 @@ class SyncClient:
                                          timeout=self.timeout,
                                          headers={"Authorization": auth_header(
                                              link.credential)}) as http:
+                await self._whoami(http)
                 await self._push(http, link.client, report, say)
                 await self._pull_feed(http, report, say)
                 await self._pull_fleet(http, report, say)
@@ -111,6 +112,13 @@ class SyncClient:
             raise
         await self._db(mirror.note_result, None)
         return report
+
+    async def _whoami(self, http: httpx.AsyncClient) -> None:
+        response = await http.get("/sync/whoami")
+        data = _json(response)
+        if response.status_code != 200 or "role" not in data:
+            raise SyncFailed(_message(response, data))
+        await self._db(mirror.set_principal, data)
 
     async def _push(self, http: httpx.AsyncClient, client: str, report: SyncReport,
                     say: Progress) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ota_desktop.auth import ROLES, Principal, Role
 from ota_desktop.changes import Change
 from ota_desktop.errors import NotFound, OtaError, RuleViolation
 from ota_desktop.model import attributes_key
@@ -119,6 +120,25 @@ def _refreshed_op(store: Store) -> int:
     return int(row[0]) if row else 0
 
 
+def set_principal(store: Store, who: dict[str, Any]) -> None:
+    """Remember who the server says the credentials are (see ``local_principal``)."""
+    with store.db.atomic():
+        store.db.execute("UPDATE sync_link SET principal = ?", [json.dumps(who)])
+
+
+def local_principal(store: Store, actor: str = "local") -> Principal:
+    """Who local edits act as: on a linked mirror, the server's principal for its
+    credentials (a reader's desktop refuses edits at once instead of queueing edits the
+    server would refuse); otherwise the desktop's owner."""
+    row = store.db.execute("SELECT principal FROM sync_link").fetchone()
+    if row is None or not row[0]:
+        return Principal(actor)
+    who = json.loads(row[0])
+    role: Role = who["role"] if who.get("role") in ROLES else "reader"
+    return Principal(str(who.get("name") or actor), role, bool(who.get("is_token")),
+                     bool(who.get("permit_protected")))
+
+
 def note_result(store: Store, error: str | None) -> None:
     """Record how the last sync ended (``None``: it succeeded now)."""
     with store.db.atomic():
@@ -146,7 +166,7 @@ def status(store: Store, offline: bool = False) -> SyncStatus:
 def apply_local(store: Store, change: Change, actor: str = "local") -> list[int]:
     """Apply ``change`` to the mirror and, when linked, queue it in the same transaction.
     Returns the ids of the operations it recorded (for undo)."""
-    service = ProjectService(store, actor=actor)
+    service = ProjectService(store, principal=local_principal(store, actor))
     current = link(store)
     first = service.last_operation_id()
     with store.db.atomic():
@@ -166,7 +186,7 @@ def revert_local(store: Store, operation_ids: list[int], actor: str = "local") -
     """Undo local operations newest first. In a linked mirror an edit can be undone while it
     waits to go up (its queued change is then discarded, so it never reaches the server);
     once sent, or once the mirror was refreshed over it, it is changed on the server instead."""
-    service = ProjectService(store, actor=actor)
+    service = ProjectService(store, principal=local_principal(store, actor))
     undo_ids = []
     with store.db.atomic():
         if link(store) is not None:
@@ -299,7 +319,7 @@ def _no_link() -> Link:
 def _rebase(store: Store, actor: str) -> None:
     """Re-apply pending edits on top of the server's state, each in its own savepoint; one
     that no longer applies is marked refused (with the reason) instead of vanishing."""
-    service = ProjectService(store, actor=actor)
+    service = ProjectService(store, principal=local_principal(store, actor))
     for item in outbox(store, ("pending",)):
         first = service.last_operation_id()
         try:

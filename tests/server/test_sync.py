@@ -205,7 +205,8 @@ def test_a_refused_push_is_kept_with_the_reason(fleet, tmp_path) -> None:
     service = ProjectService(Store.open(db))
     service.create_user("rita", "reader", password="s3cret-pass")
     m1 = new_mirror(tmp_path, "m1", server.url, "rita:s3cret-pass")
-    sync(m1)  # a reader may read
+    # queued before the first sync ever ran (so before the desktop knew it signs in as a
+    # reader): the server refuses it, the desktop keeps it with the reason
     mirror.apply_local(Store.open(m1), CreateCohort("nope"))
     report = sync(m1)
     assert report.conflicts == 1
@@ -269,3 +270,32 @@ def test_a_factory_station_serves_what_it_last_pulled(fleet, start_server, tmp_p
     with local.client() as http:
         r = http.get("/api/v0/releases/latest", params=ask, headers=key)
     assert r.status_code == 200 and r.json()["version"] == "3.0"
+
+
+def test_a_readers_desktop_refuses_edits_at_once(fleet, tmp_path) -> None:
+    from ota_desktop.errors import Forbidden
+
+    server, token, db = fleet
+    ProjectService(Store.open(db)).create_user("rita", "reader", password="s3cret-pass")
+    m1 = new_mirror(tmp_path, "m1", server.url, "rita:s3cret-pass")
+    sync(m1)
+    with pytest.raises(Forbidden, match="reader"):
+        mirror.apply_local(Store.open(m1), CreateCohort("nope"))
+    assert mirror.outbox(Store.open(m1)) == []  # nothing queued that the server would refuse
+    assert mirror.local_principal(Store.open(m1)).role == "reader"
+
+
+def test_a_tokens_desktop_keeps_the_tokens_limits(fleet, tmp_path) -> None:
+    from ota_desktop.errors import Forbidden
+
+    server, _, db = fleet
+    plain = ProjectService(Store.open(db)).create_token("ci")  # not permitted in protected
+    m1 = new_mirror(tmp_path, "m1", server.url, plain)
+    sync(m1)
+    with pytest.raises(Forbidden, match="protected"):
+        mirror.apply_local(Store.open(m1), Activate(R30, "default"))
+    mirror.apply_local(Store.open(m1), Activate(R30, "beta"))
+    assert sync(m1).pushed == 1
+    [activation] = [a for a in Store.open(db).activation_history()
+                    if a["release"] == "3.0"]
+    assert (activation["cohort"], activation["activated_by"]) == ("beta", "")
