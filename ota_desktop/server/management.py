@@ -13,6 +13,7 @@ import asyncio
 import base64
 import secrets
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,17 @@ from ota_desktop.service.access import (
 
 PREFIX = "/api/v0/organizations/{org}/projects/{project}"
 MAX_UPLOAD = 8 * 1024**3
-_uploads: dict[str, Path] = {}  # upload token -> received file
+SLOT_SECONDS = 3600
+_slots: dict[str, float] = {}  # upload token (issued by POST …/upload) -> when it expires
+_uploads: dict[str, tuple[Path, float]] = {}  # upload token -> received file, expiry
+
+
+def _sweep(now: float) -> None:
+    """Forget expired slots and delete files uploaded but never attached."""
+    for token in [t for t, expires in _slots.items() if expires < now]:
+        del _slots[token]
+    for token in [t for t, (_, expires) in _uploads.items() if expires < now]:
+        _uploads.pop(token)[0].unlink(missing_ok=True)
 
 
 async def principal(request: Request, state: ServerState, per_change: bool = False
@@ -115,6 +126,9 @@ async def prepare_upload(request: Request) -> Response:
     if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_UPLOAD:
         return error(400, "size must be a whole number of bytes above 0.")
     token = secrets.token_urlsafe(24)
+    now = time.monotonic()
+    _sweep(now)
+    _slots[token] = now + SLOT_SECONDS
     p = request.path_params
     url = (f"{base_url(request)}{PREFIX.format(org=p['org'], project=p['project'])}"
            f"/upload/{token}")
@@ -122,19 +136,32 @@ async def prepare_upload(request: Request) -> Response:
 
 
 async def receive_upload(request: Request) -> Response:
+    """PUT the file into a slot issued by POST …/upload (the unguessable token is the
+    credential, as with the upload URLs memfault-cli expects); each slot takes one file."""
     token = request.path_params["token"]
-    if token in _uploads or len(token) > 64:
-        return error(409, "This upload slot was already used.", "conflict")
+    expires = _slots.pop(token, None)
+    if expires is None or expires < time.monotonic():
+        return error(404, "There is no such upload slot (ask POST …/upload for one).",
+                     "not_found")
     with tempfile.NamedTemporaryFile(prefix="ota-upload-", delete=False) as out:
-        received = 0
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > MAX_UPLOAD:
-                Path(out.name).unlink(missing_ok=True)
+        try:
+            received = 0
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > MAX_UPLOAD:
+                    raise _TooLarge
+                out.write(chunk)
+        except BaseException as exc:  # too large, or the client went away mid-upload
+            Path(out.name).unlink(missing_ok=True)
+            if isinstance(exc, _TooLarge):
                 return error(413, "The upload is too large.", "payload_too_large")
-            out.write(chunk)
-    _uploads[token] = Path(out.name)
+            raise
+    _uploads[token] = (Path(out.name), expires)
     return Response(status_code=200)
+
+
+class _TooLarge(Exception):
+    pass
 
 
 async def ota_payload(request: Request) -> Response:
@@ -147,9 +174,10 @@ async def ota_payload(request: Request) -> Response:
         info = _payload_request(body)
     except BadInput as exc:
         return error(400, str(exc))
-    path = _uploads.pop(info["token"], None)
-    if path is None:
+    upload = _uploads.pop(info["token"], None)
+    if upload is None:
         return error(400, "Unknown upload token: upload the file first.")
+    path = upload[0]
     service = ProjectService(state.store, principal=who)
     try:
         stored = state.artifacts.add_file(path)

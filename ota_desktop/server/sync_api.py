@@ -120,13 +120,17 @@ async def artifact(request: Request) -> Response:
     digest = hashlib.sha256()
     received = 0
     with tempfile.NamedTemporaryFile(prefix="ota-sync-", delete=False) as out:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > MAX_UPLOAD:
-                Path(out.name).unlink(missing_ok=True)
-                return error(413, "The file is too large.", "payload_too_large")
-            digest.update(chunk)
-            out.write(chunk)
+        try:
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > MAX_UPLOAD:
+                    Path(out.name).unlink(missing_ok=True)
+                    return error(413, "The file is too large.", "payload_too_large")
+                digest.update(chunk)
+                out.write(chunk)
+        except BaseException:  # the client went away mid-upload: leave nothing behind
+            Path(out.name).unlink(missing_ok=True)
+            raise
     try:
         if digest.hexdigest() != sha:
             return error(400, "The file's sha256 does not match the name it was sent as.")

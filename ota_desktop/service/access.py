@@ -21,6 +21,9 @@ class AccessEdits(ServiceBase):
         (Basic auth); only its scrypt hash is stored."""
         if not name.strip():
             raise BadInput("A user needs a name.")
+        if ":" in name or not name.isprintable():
+            raise BadInput("A user name cannot contain ':' (Basic auth splits there) or "
+                           "control characters.")
         if role not in ROLES:
             raise BadInput(f"A role is one of {', '.join(ROLES)}, not {role!r}.")
         if self.db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():

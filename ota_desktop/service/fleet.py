@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ota_desktop.errors import BadInput, NotFound, RuleViolation
+from ota_desktop.auth import may_change_activations
+from ota_desktop.errors import BadInput, Forbidden, NotFound, RuleViolation
 from ota_desktop.model import attributes_key
 from ota_desktop.service.base import ServiceBase
 from ota_desktop.versions import SCHEME_NAMES
@@ -58,8 +59,10 @@ class FleetEdits(ServiceBase):
     def create_cohort(self, slug: str, name: str | None = None, *, is_default: bool = False,
                       disable_version_checking: bool = False, protected: bool = True,
                       polling_interval_s: int = 3600) -> None:
-        if not slug.strip():
-            raise BadInput("A cohort needs a slug.")
+        check_slug(slug)
+        if name is not None:
+            check_text(name, "A cohort's name")
+        check_polling_interval(polling_interval_s)
         if self.db.execute("SELECT 1 FROM cohorts WHERE slug = ?", [slug]).fetchone():
             raise RuleViolation(f"A cohort {slug!r} already exists.")
         after = {"slug": slug, "name": name or slug, "is_default": is_default,
@@ -82,6 +85,9 @@ class FleetEdits(ServiceBase):
         key = key if key is not None else secrets.token_hex(16)
         if not key.strip():
             raise BadInput("A project key cannot be empty.")
+        check_text(key, "A project key")
+        if len(key) > 256 or " " in key:
+            raise BadInput("A project key is at most 256 characters, without spaces.")
         override_id = self.store.cohort_id(cohort_override) if cohort_override else None
         if self.db.execute("SELECT 1 FROM project_keys WHERE key = ?", [key]).fetchone():
             raise RuleViolation("That project key already exists.")
@@ -121,10 +127,12 @@ class FleetEdits(ServiceBase):
                       protected: bool | None = None,
                       polling_interval_s: int | None = None) -> None:
         cohort_id = self.store.cohort_id(slug)
-        if name is not None and not name.strip():
-            raise BadInput("A cohort's name cannot be empty.")
-        if polling_interval_s is not None and not 1 <= polling_interval_s <= 7 * 86400:
-            raise BadInput("The polling interval is between 1 second and 7 days.")
+        if name is not None:
+            if not name.strip():
+                raise BadInput("A cohort's name cannot be empty.")
+            check_text(name, "A cohort's name")
+        if polling_interval_s is not None:
+            check_polling_interval(polling_interval_s)
         changes = {k: v for k, v in {
             "name": name, "disable_version_checking": disable_version_checking,
             "protected": protected, "polling_interval_s": polling_interval_s}.items()
@@ -137,6 +145,11 @@ class FleetEdits(ServiceBase):
                   for k, v in zip(changes, row, strict=True)}
         changes = {k: v for k, v in changes.items() if before[k] != v}
         before = {k: before[k] for k in changes}
+        if "protected" in changes and not may_change_activations(self.principal, True):
+            # unprotecting a cohort would open its activations: the same rule guards both
+            raise Forbidden(f"{'This token' if self.principal.is_token else self.principal.name}"
+                            f" may not change whether cohort {slug} is protected: only "
+                            "managers (and tokens permitted in protected cohorts) can.")
         if not changes:
             return  # nothing differs: record nothing
         with self.operation("cohort.update", f"cohort:{slug}", before={"slug": slug, **before}) as op:
@@ -237,3 +250,32 @@ def _chunks(items: Iterable[NewDevice], size: int) -> Iterator[list[NewDevice]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+MAX_SLUG = 64
+
+
+def check_slug(slug: str) -> None:
+    """A cohort slug: 1–64 printable characters, no spaces or slashes (it appears in URLs,
+    entity names and snapshot files)."""
+    if not isinstance(slug, str) or not slug.strip():
+        raise BadInput("A cohort needs a slug.")
+    if len(slug) > MAX_SLUG or not slug.isprintable() or any(c in slug for c in " /\\"):
+        raise BadInput(f"A cohort slug is 1–{MAX_SLUG} printable characters without spaces or "
+                       "slashes.")
+    check_text(slug, "A cohort slug")
+
+
+def check_text(text: str, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadInput(f"{what} is not valid Unicode text.") from exc
+    if any(not c.isprintable() and c != " " for c in text):
+        raise BadInput(f"{what} contains control characters.")
+
+
+def check_polling_interval(seconds: int) -> None:
+    if isinstance(seconds, bool) or not isinstance(seconds, int) \
+            or not 1 <= seconds <= 7 * 86400:
+        raise BadInput("The polling interval is between 1 second and 7 days.")

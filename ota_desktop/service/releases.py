@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ota_desktop.errors import NotFound, RuleViolation
+from ota_desktop.errors import BadInput, NotFound, RuleViolation
 from ota_desktop.model import ReleaseRef, attributes_key
 from ota_desktop.service.base import ServiceBase
 
@@ -57,6 +57,17 @@ class ReleaseEdits(ServiceBase):
                     sha1: str = "", md5: str = "", attributes: Mapping[str, str] | None = None,
                     extra: Mapping[str, str] | None = None) -> int:
         """Record a payload's metadata (the file itself is stored by the artifact store)."""
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 2**62:
+            raise BadInput("A payload's size is a whole number of bytes.")
+        for name, value in (("filename", filename), ("sha256", sha256), ("sha1", sha1),
+                            ("md5", md5)):
+            if not isinstance(value, str):
+                raise BadInput(f"A payload's {name} is text.")
+        if not filename.strip():
+            raise BadInput("A payload needs a file name.")
+        for mapping, what in ((attributes or {}, "attributes"), (extra or {}, "extra")):
+            if not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+                raise BadInput(f"A payload's {what} are text keys and text values.")
         column, release_id = self._release_id(ref)
         attrs = dict(attributes or {})
         after = {"filename": filename, "size": size, "sha256": sha256, "attributes": attrs,

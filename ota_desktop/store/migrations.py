@@ -188,7 +188,8 @@ MIGRATIONS.append((
     ALTER TABLE users ADD COLUMN password_hash TEXT;
     ALTER TABLE payloads ADD COLUMN extra TEXT NOT NULL DEFAULT '{{}}';
     CREATE TABLE pushed_changes (
-        id TEXT PRIMARY KEY, client TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL
+        id TEXT PRIMARY KEY, client TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL,
+        digest TEXT NOT NULL DEFAULT ''
     );
     ALTER TABLE devices ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
     UPDATE devices SET rev = id;

@@ -10,6 +10,7 @@ transaction as its effect, so a push retried after a crash is never applied twic
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -29,10 +30,14 @@ MAX_PAGE = 5000
 
 
 def entity_keys(kind: str, entity: str, after: Any) -> set[str]:
-    """What an operation touched, for conflict detection: its entity, or each moved device."""
-    if kind.removeprefix("undo.") == "devices.move":
+    """What an operation touched, for conflict detection: its entity, each moved device, or
+    the whole project key (its entity name shows only a prefix)."""
+    base = kind.removeprefix("undo.")
+    if base == "devices.move":
         serials = after.get("serials", []) if isinstance(after, dict) else []
         return {f"device:{s}" for s in serials}
+    if base.startswith("project_key.") and isinstance(after, dict) and "key" in after:
+        return {f"project_key:{after['key']}"}
     return {entity}
 
 
@@ -96,21 +101,31 @@ def push(store: Store, principal: Principal, client: str, items: Any) -> PushOut
     """Apply queued changes in order; stop at the first that conflicts or is refused."""
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise BadInput("changes must be a list of objects.")
+    for item in items:  # the whole batch's shape first, so a malformed one changes nothing
+        uid, base = item.get("id"), item.get("base_revision")
+        if not isinstance(uid, str) or not 8 <= len(uid) <= 64 or not uid.isprintable():
+            raise BadInput("Each change needs an id (8 to 64 printable characters).")
+        if not isinstance(base, int) or isinstance(base, bool) or not 0 <= base <= 2**62:
+            raise BadInput("Each change needs a base_revision (a whole number ≥ 0).")
+    if len({i["id"] for i in items}) != len(items):
+        raise BadInput("Each change in a push needs its own id.")
     outcome = PushOutcome(200)
     for item in items:
-        uid, base = item.get("id"), item.get("base_revision")
-        if not isinstance(uid, str) or not 8 <= len(uid) <= 64:
-            raise BadInput("Each change needs an id (8 to 64 characters).")
-        if not isinstance(base, int) or isinstance(base, bool) or base < 0:
-            raise BadInput("Each change needs a base_revision (a whole number ≥ 0).")
-        done = store.db.execute("SELECT seq FROM pushed_changes WHERE id = ?",
+        uid, base = item["id"], item["base_revision"]
+        digest = _digest(client, item.get("change"))
+        done = store.db.execute("SELECT seq, digest FROM pushed_changes WHERE id = ?",
                                 [uid]).fetchone()
         if done is not None:  # a retry after a lost answer: already applied once
+            if done[1] != digest:
+                outcome.status = 400
+                outcome.problem = {"id": uid, "message": "This change id was already used for "
+                                                         "a different change."}
+                break
             outcome.applied.append({"id": uid, "seq": done[0], "repeated": True})
             continue
         try:
             change = change_from_json(item.get("change"))
-            seq = _apply_one(store, principal, client, uid, base, change)
+            seq = _apply_one(store, principal, client, uid, base, change, digest)
         except _Conflict as conflict:
             outcome.status = 409
             outcome.problem = {"id": uid, "yours": {"description": change.describe(),
@@ -127,8 +142,15 @@ def push(store: Store, principal: Principal, client: str, items: Any) -> PushOut
     return outcome
 
 
+def _digest(client: str, change: Any) -> str:
+    """What a change id stands for: the same id must always mean the same change from the
+    same client (a retry), never a different one."""
+    text = json.dumps([client, change], sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
 def _apply_one(store: Store, principal: Principal, client: str, uid: str, base: int,
-               change: Any) -> int:
+               change: Any, digest: str) -> int:
     db = store.db
     first = revision(store)
     try:
@@ -154,8 +176,9 @@ def _apply_one(store: Store, principal: Principal, client: str, uid: str, base: 
                 raise _Conflict(theirs)
             db.execute("UPDATE operations SET origin = ? WHERE id > ?", [client, first])
             seq = revision(store)
-            db.execute("INSERT INTO pushed_changes (id, client, seq, at) VALUES (?, ?, ?, ?)",
-                       [uid, client, seq, utc_now()])
+            db.execute("INSERT INTO pushed_changes (id, client, seq, at, digest) "
+                       "VALUES (?, ?, ?, ?, ?)", [uid, client, seq, utc_now(), digest])
         return seq
-    except (TypeError, ValueError, AttributeError, sqlite3.IntegrityError) as exc:
+    except (TypeError, ValueError, AttributeError, OverflowError, sqlite3.IntegrityError,
+            sqlite3.InterfaceError, sqlite3.ProgrammingError) as exc:
         raise BadInput(f"That change cannot be applied here ({exc}).") from exc

@@ -2,15 +2,20 @@
 
 A queued local edit travels as the Change that made it, so the server applies it through its
 own service (roles, rules and staged draws on the server's fleet) instead of trusting rows.
+A pushed change is as untrusted as any request body: every field is checked against the
+Change's own annotations before anything is built from it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ota_desktop import changes
-from ota_desktop.changes import Change, NewPayload
+from ota_desktop.changes import Change
 from ota_desktop.errors import BadInput
 from ota_desktop.model import ReleaseRef
 
@@ -18,61 +23,93 @@ KINDS: dict[str, type[Any]] = {cls.__name__: cls for cls in (
     changes.Activate, changes.SetRollout, changes.Pull, changes.CreateRelease,
     changes.EditRelease, changes.DeleteRelease, changes.CreateCohort, changes.UpdateCohort,
     changes.MoveDevices, changes.CreateKey, changes.SetKeyOverride)}
+MAX_INT = 2**62
+MAX_TEXT = 64 * 1024
 
 
 def change_to_json(change: Change) -> dict[str, Any]:
     name = type(change).__name__
     if name not in KINDS:
         raise BadInput(f"A {name} cannot be synced.")
-    out: dict[str, Any] = {"type": name}
-    for f in dataclasses.fields(change):  # type: ignore[arg-type]
-        value = getattr(change, f.name)
-        if isinstance(value, ReleaseRef):
-            value = dataclasses.asdict(value)
-        elif f.name == "payloads":
-            value = [{**dataclasses.asdict(p), "attributes": dict(p.attributes)} for p in value]
-        elif isinstance(value, tuple):
-            value = list(value)
-        out[f.name] = value
-    return out
+    return {"type": name, **_plain(change)}
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def change_from_json(data: Any) -> Change:
-    """The Change described by ``data``; BadInput for anything that is not one."""
-    if not isinstance(data, dict) or data.get("type") not in KINDS:
+    """The Change described by ``data``; BadInput (naming the field) for anything else."""
+    kind = data.get("type") if isinstance(data, dict) else None
+    if not isinstance(kind, str) or kind not in KINDS:
         raise BadInput(f"change.type is one of {', '.join(sorted(KINDS))}.")
-    cls = KINDS[data["type"]]
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names - {"type"}
+    fields = {k: v for k, v in data.items() if k != "type"}
+    return _build(KINDS[kind], fields, "change")  # type: ignore[no-any-return]
+
+
+def _build(cls: type[Any], data: Any, path: str) -> Any:
+    if not isinstance(data, dict):
+        raise BadInput(f"{path} must be an object.")
+    hints = typing.get_type_hints(cls)
+    unknown = set(data) - set(hints)
     if unknown:
-        raise BadInput(f"Unknown field(s) for a {data['type']}: {', '.join(sorted(unknown))}.")
-    kwargs: dict[str, Any] = {}
-    try:
-        for key, value in data.items():
-            if key == "type":
-                continue
-            if key == "ref":
-                value = ReleaseRef(**_object(value, key))
-            elif key == "payloads":
-                value = tuple(NewPayload(**{**_object(p, key), "attributes":
-                                            dict(_object(_object(p, key).get("attributes", {}),
-                                                         "attributes"))})
-                              for p in _list(value, key))
-            elif key == "serials":
-                value = tuple(str(s) for s in _list(value, key))
-            kwargs[key] = value
-        return cls(**kwargs)  # type: ignore[no-any-return]
-    except TypeError as exc:
-        raise BadInput(f"That {data['type']} is incomplete or malformed ({exc}).") from exc
+        raise BadInput(f"Unknown field(s) in {path}: {', '.join(sorted(map(str, unknown)))}.")
+    kwargs = {key: _value(value, hints[key], f"{path}.{key}") for key, value in data.items()}
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in kwargs
+               and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise BadInput(f"{path} needs {', '.join(missing)}.")
+    return cls(**kwargs)
 
 
-def _object(value: Any, key: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadInput(f"{key} must be an object.")
-    return value
+def _value(value: Any, hint: Any, path: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        hint = next(o for o in options if o is not type(None))
+        origin = typing.get_origin(hint)
+    if value is None:
+        raise BadInput(f"{path} is required.")
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, path)  # type: ignore[arg-type]
+    if origin is typing.Literal:
+        if value not in typing.get_args(hint):
+            raise BadInput(f"{path} is one of {', '.join(map(str, typing.get_args(hint)))}.")
+        return value
+    if origin in (tuple, Sequence):
+        if not isinstance(value, list):
+            raise BadInput(f"{path} must be a list.")
+        item = typing.get_args(hint)[0]
+        return tuple(_value(v, item, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin is Mapping:
+        if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise BadInput(f"{path} must be an object of text values.")
+        return dict(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise BadInput(f"{path} must be true or false.")
+        return value
+    if hint in (int, float):
+        allowed = (int, float) if hint is float else (int,)
+        if isinstance(value, bool) or not isinstance(value, allowed) or abs(value) > MAX_INT:
+            raise BadInput(f"{path} must be a {'number' if hint is float else 'whole number'}"
+                           " in range.")
+        return value
+    if hint is str:
+        if not isinstance(value, str) or len(value) > MAX_TEXT:
+            raise BadInput(f"{path} must be text (at most {MAX_TEXT // 1024} KiB).")
+        return value
+    raise BadInput(f"{path} cannot be set in a pushed change.")
 
 
-def _list(value: Any, key: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise BadInput(f"{key} must be a list.")
-    return value
+__all__ = ["KINDS", "ReleaseRef", "change_from_json", "change_to_json"]
