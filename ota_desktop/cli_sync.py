@@ -34,7 +34,8 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser]
         p = ssub.add_parser(name, help=help)
         p.add_argument("--db", required=True, type=Path)
         p.add_argument("--json", action="store_true")
-    p = ssub.add_parser("resolve", help="answer a conflict: keep mine (send again) or theirs")
+    p = ssub.add_parser("resolve", help="answer a conflict: keep mine (send again) or theirs; "
+                                         "--keep theirs also discards a pending edit")
     p.add_argument("--db", required=True, type=Path)
     p.add_argument("item", type=int, help="the queued edit's number (see sync status)")
     p.add_argument("--keep", required=True, choices=("mine", "theirs"))

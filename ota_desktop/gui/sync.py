@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QTableWidget,
@@ -344,11 +345,16 @@ class SyncDialog(QDialog):
         self.table.doubleClicked.connect(lambda _i: self.resolve_selected())
         self.sync_button = QPushButton("Sync &Now", self)
         self.resolve_button = QPushButton("&Resolve…", self)
+        self.discard_button = QPushButton("&Discard Edit…", self)
+        self.discard_button.setToolTip("Drop the selected queued edit; the next sync shows the "
+                                       "server's version (the edit stays listed as discarded).")
         self.sync_button.clicked.connect(self.sync.sync_now)
         self.resolve_button.clicked.connect(self.resolve_selected)
+        self.discard_button.clicked.connect(lambda: self.discard_selected())
         row = QHBoxLayout()
         row.addWidget(self.sync_button)
         row.addWidget(self.resolve_button)
+        row.addWidget(self.discard_button)
         row.addStretch(1)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         close.rejected.connect(self.reject)
@@ -388,6 +394,20 @@ class SyncDialog(QDialog):
             self.table.selectRow(first)
         self.resolve_button.setEnabled(any(i.state in ("conflict", "refused")
                                            for i in self.items))
+        self.discard_button.setEnabled(bool(self.items))
+
+    def discard_selected(self, confirm: bool = True) -> bool:
+        row = self.table.currentRow()
+        if not 0 <= row < len(self.items):
+            return False
+        item = self.items[row]
+        if confirm and QMessageBox.question(
+                self, "Discard Edit", f"Discard “{item.description}”? It will not be sent; "
+                "the next sync shows the server's version.") \
+                != QMessageBox.StandardButton.Yes:
+            return False
+        self.sync.resolve(item.id, "theirs")
+        return True
 
     def resolve_selected(self) -> ConflictDialog | None:
         row = self.table.currentRow()

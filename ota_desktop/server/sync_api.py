@@ -78,7 +78,9 @@ async def whoami(request: Request) -> Response:
     if isinstance(who, Response):
         return who
     return JSONResponse({"name": who.name, "role": who.role, "is_token": who.is_token,
-                         "permit_protected": who.permit_protected})
+                         "permit_protected": who.permit_protected,
+                         "server": feed.server_id(state.store),
+                         "revision": feed.revision(state.store)})
 
 
 async def configuration(request: Request) -> Response:

@@ -206,14 +206,17 @@ MIGRATIONS.append((
         project TEXT NOT NULL, credential TEXT NOT NULL, client TEXT NOT NULL,
         cursor INTEGER NOT NULL DEFAULT 0, fleet_cursor INTEGER NOT NULL DEFAULT 0,
         refreshed_op INTEGER NOT NULL DEFAULT 0, last_sync_at TEXT, last_error TEXT,
-        principal TEXT
+        principal TEXT, server_id TEXT, active INTEGER NOT NULL DEFAULT 1
     );
+    CREATE TABLE server_identity (id INTEGER PRIMARY KEY CHECK (id = 1), uuid TEXT NOT NULL);
+    INSERT INTO server_identity VALUES (1, lower(hex(randomblob(16))));
     CREATE TABLE sync_outbox (
         id INTEGER PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, change TEXT NOT NULL,
         description TEXT NOT NULL, base_revision INTEGER NOT NULL,
         state TEXT NOT NULL DEFAULT 'pending'
             CHECK (state IN ('pending', 'conflict', 'refused', 'pushed', 'discarded')),
         first_op INTEGER, last_op INTEGER, server_seq INTEGER, detail TEXT,
+        settled INTEGER NOT NULL DEFAULT 0,
         created_at TEXT NOT NULL, updated_at TEXT NOT NULL
     );
     CREATE TABLE sync_feed (

@@ -90,6 +90,9 @@ class SyncClient:
         link = await self._db(mirror.link)
         if link is None:
             raise SyncFailed("This project is not connected to a server.")
+        if not link.active:
+            raise SyncFailed("This project was disconnected from its server; connect it again "
+                             "to send the edits queued meanwhile.")
         report = SyncReport()
         say = progress or (lambda what, done, total: None)
         base = link.url + PREFIX.format(org=link.org, project=link.project)
@@ -110,15 +113,20 @@ class SyncClient:
         except SyncFailed as exc:
             await self._db(mirror.note_result, str(exc))
             raise
+        except (OtaError, ValueError, KeyError, TypeError) as exc:  # never a silent "Synced"
+            message = f"The sync stopped: {exc or type(exc).__name__}"
+            await self._db(mirror.note_result, message)
+            raise SyncFailed(message) from exc
         await self._db(mirror.note_result, None)
         return report
 
     async def _whoami(self, http: httpx.AsyncClient) -> None:
         response = await http.get("/sync/whoami")
         data = _json(response)
-        if response.status_code != 200 or "role" not in data:
+        if response.status_code != 200 or "role" not in data or "server" not in data:
             raise SyncFailed(_message(response, data))
         await self._db(mirror.set_principal, data)
+        await self._db(mirror.check_server, str(data["server"]), int(data["revision"]))
 
     async def _push(self, http: httpx.AsyncClient, client: str, report: SyncReport,
                     say: Progress) -> None:
@@ -176,7 +184,10 @@ class SyncClient:
             after, revision = data["next"], data["revision"]
             if not data["more"]:
                 break
-        if revision != link.cursor or link.cursor == 0:
+        # refresh when the server moved on, and after a refused or conflicting push too, so
+        # the mirror shows the server's version rather than the edit it did not take
+        if revision != link.cursor or link.cursor == 0 or report.conflicts \
+                or await self._db(mirror.needs_refresh):
             say("Refreshing releases and cohorts", 0, 0)
             response = await http.get("/sync/configuration")
             data = _json(response)

@@ -41,6 +41,11 @@ def entity_keys(kind: str, entity: str, after: Any) -> set[str]:
     return {entity}
 
 
+def server_id(store: Store) -> str:
+    """This project file's identity: a mirror notices when its server's file was replaced."""
+    return str(store.db.execute("SELECT uuid FROM server_identity").fetchone()[0])
+
+
 def revision(store: Store) -> int:
     return int(store.db.execute("SELECT coalesce(max(id), 0) FROM operations").fetchone()[0])
 

@@ -11,6 +11,7 @@ item ends ``pushed`` or, by the user's choice, ``discarded``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Iterable
@@ -41,6 +42,8 @@ class Link:
     fleet_cursor: int
     last_sync_at: str | None
     last_error: str | None
+    server_id: str | None = None
+    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class SyncStatus:
 
     linked: bool
     pending: int = 0
+    disconnected: bool = False
     conflicts: int = 0
     offline: bool = False
     last_sync_at: str | None = None
@@ -69,6 +73,8 @@ class SyncStatus:
 
     @property
     def label(self) -> str:
+        if self.disconnected:
+            return f"Disconnected · {self.pending} pending" if self.pending else "Disconnected"
         if not self.linked:
             return "Local only"
         if self.conflicts:
@@ -83,36 +89,70 @@ class SyncStatus:
 # --- the link ------------------------------------------------------------------------------
 
 def connect(store: Store, url: str, org: str, project: str, credential: str) -> Link:
-    """Link this mirror to a server (keeps the client id, cursors and outbox when relinking
-    the same server; a different server starts from scratch on the next refresh)."""
+    """Link this mirror to a server. Relinking the same server keeps the client id, cursors
+    and outbox; another server starts from scratch on the next refresh (queued edits are
+    kept, based on nothing it has seen, so any change there to the same thing conflicts)."""
     url = url.rstrip("/")
     if not url.startswith(("http://", "https://")):
         raise RuleViolation("The server address starts with http:// or https://.")
     old = link(store)
     same = old is not None and (old.url, old.org, old.project) == (url, org, project)
     with store.db.atomic():
-        store.db.execute("DELETE FROM sync_link")
-        store.db.execute(
-            "INSERT INTO sync_link (id, url, org, project, credential, client, cursor, "
-            "fleet_cursor, refreshed_op, last_sync_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [url, org, project, credential, old.client if old else uuid.uuid4().hex,
-             old.cursor if same and old else 0, old.fleet_cursor if same and old else 0,
-             _refreshed_op(store), old.last_sync_at if same and old else None])
+        if old is None:
+            store.db.execute(
+                "INSERT INTO sync_link (id, url, org, project, credential, client, "
+                "refreshed_op) VALUES (1, ?, ?, ?, ?, ?, ?)",
+                [url, org, project, credential, uuid.uuid4().hex, _refreshed_op(store)])
+        else:
+            store.db.execute(
+                "UPDATE sync_link SET url = ?, org = ?, project = ?, credential = ?, "
+                "active = 1, principal = NULL", [url, org, project, credential])
+            if not same:
+                forget_server(store)
     result = link(store)
     assert result is not None
     return result
 
 
+def forget_server(store: Store) -> None:
+    """Start over with a server (another one, or one whose history went backwards): the next
+    refresh re-pulls everything, and queued edits count as based on nothing seen there."""
+    store.db.execute("UPDATE sync_link SET cursor = 0, fleet_cursor = 0, server_id = NULL, "
+                     "last_sync_at = NULL")
+    store.db.execute("DELETE FROM sync_feed")
+    store.db.execute("UPDATE sync_outbox SET base_revision = 0 WHERE state IN "
+                     "('pending', 'conflict', 'refused')")
+
+
 def disconnect(store: Store) -> None:
+    """Stop syncing. Edits go on being queued (nothing made meanwhile is lost), and
+    connecting again to the same server sends them."""
     with store.db.atomic():
-        store.db.execute("DELETE FROM sync_link")
+        store.db.execute("UPDATE sync_link SET active = 0")
 
 
 def link(store: Store) -> Link | None:
     row = store.db.execute(
         "SELECT url, org, project, credential, client, cursor, fleet_cursor, last_sync_at, "
-        "last_error FROM sync_link").fetchone()
-    return Link(*row) if row else None
+        "last_error, server_id, active FROM sync_link").fetchone()
+    if row is None:
+        return None
+    names = [f.name for f in dataclasses.fields(Link)]
+    return Link(**{**dict(zip(names, row, strict=True)), "active": bool(row[10])})
+
+
+def check_server(store: Store, server: str, server_revision: int) -> bool:
+    """Before pushing: if the server's file is another one, or its history went backwards
+    (restored from an older copy), forget it and start over. True when it did."""
+    current = link(store)
+    assert current is not None
+    if current.server_id == server and server_revision >= current.cursor:
+        return False
+    with store.db.atomic():
+        if current.server_id is not None or server_revision < current.cursor:
+            forget_server(store)
+        store.db.execute("UPDATE sync_link SET server_id = ?", [server])
+    return True
 
 
 def _refreshed_op(store: Store) -> int:
@@ -155,7 +195,8 @@ def status(store: Store, offline: bool = False) -> SyncStatus:
         return SyncStatus(False)
     counts = dict(store.db.execute(
         "SELECT state, count(*) FROM sync_outbox GROUP BY state").fetchall())
-    return SyncStatus(True, pending=counts.get("pending", 0),
+    return SyncStatus(current.active, pending=counts.get("pending", 0),
+                      disconnected=not current.active,
                       conflicts=counts.get("conflict", 0) + counts.get("refused", 0),
                       offline=offline, last_sync_at=current.last_sync_at,
                       last_error=current.last_error)
@@ -260,18 +301,21 @@ def record_push(store: Store, applied: list[dict[str, Any]],
 
 def resolve(store: Store, item_id: int, keep: Literal["mine", "theirs"]) -> None:
     """The user's answer to a conflict or refusal: send theirs again over the server's
-    current version ("mine"), or keep the server's and discard the queued edit ("theirs")."""
+    current version ("mine"), or keep the server's and discard the queued edit ("theirs").
+    A pending edit can be discarded too (the next sync shows the server's version)."""
     row = store.db.execute("SELECT state FROM sync_outbox WHERE id = ?", [item_id]).fetchone()
     if row is None:
         raise NotFound(f"There is no queued edit {item_id}.")
-    if row[0] not in ("conflict", "refused"):
-        raise RuleViolation("That edit is not in conflict.")
+    if row[0] not in ("conflict", "refused") and not (keep == "theirs" and row[0] == "pending"):
+        raise RuleViolation("That edit is not in conflict" + (
+            " (it was sent already)." if row[0] == "pushed" else "."))
     current = link(store)
     with store.db.atomic():
         if keep == "mine":
             store.db.execute(
-                "UPDATE sync_outbox SET state = 'pending', base_revision = ?, updated_at = ? "
-                "WHERE id = ?", [current.cursor if current else 0, utc_now(), item_id])
+                "UPDATE sync_outbox SET state = 'pending', base_revision = ?, settled = 0, "
+                "updated_at = ? WHERE id = ?",
+                [current.cursor if current else 0, utc_now(), item_id])
         else:
             _set_state(store, item_id, "discarded", {"reason": "kept the server's version"})
 
@@ -299,6 +343,7 @@ def apply_configuration(store: Store, snapshot: dict[str, Any], actor: str = "lo
             db.execute("DELETE FROM device_versions")
             db.execute("DELETE FROM devices")
             db.execute("UPDATE sync_link SET fleet_cursor = 0")
+        old_cohorts = dict(db.execute("SELECT id, slug FROM cohorts").fetchall())
         for name in reversed(CONFIG_TABLES):
             db.execute(f"DELETE FROM {name}")
         for name in CONFIG_TABLES:
@@ -306,10 +351,64 @@ def apply_configuration(store: Store, snapshot: dict[str, Any], actor: str = "lo
             db.conn.executemany(
                 f"INSERT INTO {name} ({', '.join(columns)}) VALUES "
                 f"({', '.join('?' * len(columns))})", rows)
+        _keep_devices_in_their_cohorts(store, old_cohorts)
+        _settle(store)
         refreshed = ProjectService(store).last_operation_id()
         db.execute("UPDATE sync_link SET cursor = ?, refreshed_op = ?",
                    [snapshot["revision"], refreshed])
         _rebase(store, actor)
+
+
+#: changes whose local effect reaches devices (moves, staged draws): once such an edit is no
+#: longer waiting to go up, its local effect on devices may differ from the server's
+DEVICE_CHANGES = ("MoveDevices", "SetRollout", "Activate")
+
+
+def needs_refresh(store: Store) -> bool:
+    """Some queued edit stopped waiting (sent, refused, in conflict or discarded) since the
+    last refresh: refresh even if the server did not move, so its local effect goes."""
+    return store.db.execute("SELECT 1 FROM sync_outbox WHERE settled = 0 AND "
+                            "state != 'pending' LIMIT 1").fetchone() is not None
+
+
+def _settle(store: Store) -> None:
+    """Edits no longer waiting: their configuration effect went with the replaced rows;
+    their device effect (a local move or staged draw) goes by re-reading the whole fleet
+    from the server, whose draw and moves are the ones that count."""
+    rows = store.db.execute("SELECT json_extract(change, '$.type'), "
+                            "json_extract(change, '$.kind') FROM sync_outbox WHERE "
+                            "settled = 0 AND state != 'pending'").fetchall()
+    if any(kind in DEVICE_CHANGES and not (kind == "Activate" and how != "staged")
+           for kind, how in rows):
+        store.db.execute("UPDATE sync_link SET fleet_cursor = 0")
+    store.db.execute("UPDATE sync_outbox SET settled = 1 WHERE settled = 0 AND "
+                     "state != 'pending'")
+
+
+def _keep_devices_in_their_cohorts(store: Store, old: dict[int, str]) -> None:
+    """Devices point at cohorts by id; after the server's rows replaced ours, a device keeps
+    its cohort by slug, and one whose cohort is gone (a local cohort the server never took)
+    goes to the default cohort rather than pointing at nothing."""
+    db = store.db
+    new = {slug: cohort_id for cohort_id, slug in db.execute("SELECT id, slug FROM cohorts")}
+    default = db.execute("SELECT id FROM cohorts WHERE is_default = 1").fetchone()
+    fallback = default[0] if default else None
+    # old id -> (new id, whether the device really changed cohort: its staged mark goes)
+    moves = {old_id: (new[slug], False) if slug in new else (fallback, True)
+             for old_id, slug in old.items() if new.get(slug) != old_id}
+    for (cohort_id,) in db.execute("SELECT DISTINCT cohort_id FROM devices WHERE cohort_id "
+                                   "NOT IN (SELECT id FROM cohorts)").fetchall():
+        moves.setdefault(cohort_id, (fallback, True))
+    if not moves:
+        return
+    # two steps through negative ids, so swapped ids never merge
+    for old_id in moves:
+        db.execute("UPDATE devices SET cohort_id = ? WHERE cohort_id = ?", [-old_id, old_id])
+    for old_id, (new_id, changed) in moves.items():
+        if new_id is None:
+            raise RuleViolation("The server's project has no default cohort.")
+        db.execute(f"UPDATE devices SET cohort_id = ?{', staged = 0' if changed else ''} "
+                   "WHERE cohort_id = ?", [new_id, -old_id])
 
 
 def _no_link() -> Link:

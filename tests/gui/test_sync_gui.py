@@ -131,10 +131,18 @@ def test_offline_edits_show_as_pending_and_go_up_on_reconnect(main_window, serve
     assert "cannot be reached" in window.ui.statusBar.currentMessage()
     save_screenshot(window, "sync-offline-status", tmp_path)
 
+    assert window.run_change(EditRelease(R30, notes="second thoughts"))
+    status = window.open_sync_status()
+    assert [status.table.item(r, 1).text() for r in range(status.table.rowCount())] == [
+        "Edit Full release 3.0", "Edit Full release 3.0"]
+    status.table.selectRow(1)
+    assert status.discard_selected(confirm=False)  # drop the second edit before it goes up
+    assert window.sync_button.text() == "● Offline · 1 pending"
+
     start_server(db, port=int(server.url.rsplit(":", 1)[1]))
     window.sync.sync_now()
     qtbot.waitUntil(lambda: window.sync_button.text() == "● Synced", timeout=30_000)
-    assert notes(db) == "written offline"
+    assert notes(db) == notes(local) == "written offline"
 
 
 def test_pulling_a_large_fleet_keeps_the_window_responsive(main_window, start_server,  # noqa: F811
