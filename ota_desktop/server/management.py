@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 
 from ota_desktop.auth import Principal, may_edit
 from ota_desktop.changes import Activate, Pull
-from ota_desktop.errors import BadInput, Forbidden, OtaError
+from ota_desktop.errors import BadInput, Forbidden, NotFound, OtaError
 from ota_desktop.model import ReleaseRef
 from ota_desktop.server.state import ServerState, base_url, error, json_or_error
 from ota_desktop.service import ProjectService
@@ -98,6 +98,8 @@ def refusal(exc: OtaError) -> Response:
     """A refused change: 403 when the role or token does not allow it, else 400."""
     if isinstance(exc, Forbidden):
         return error(403, str(exc), "forbidden")
+    if isinstance(exc, NotFound):
+        return error(404, str(exc), "not_found")
     return error(400, str(exc))
 
 

@@ -55,7 +55,7 @@ def _apply(state: ServerState, who: Principal, change: Change) -> Response | Non
         change.apply(ProjectService(state.store, principal=who))
     except OtaError as exc:
         return refusal(exc)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         return error(400, f"Malformed request ({exc}).")
     return None
 
@@ -284,9 +284,12 @@ async def project_keys(request: Request) -> Response:
         fields = _fields(body, {"key": str, "cohort_override": str})
     except BadInput as exc:
         return error(400, str(exc))
+    if "key" in fields and not fields["key"].strip():
+        return error(400, "key cannot be empty (leave it out for a random one).")
     key = fields.get("key") or secrets.token_hex(16)
-    refused = _apply(state, who, changes.CreateKey(key, fields.get("cohort_override")))
-    return refused or _ok({"key": key, "cohort_override": fields.get("cohort_override")}, 201)
+    override = fields.get("cohort_override") or None
+    refused = _apply(state, who, changes.CreateKey(key, override))
+    return refused or _ok({"key": key, "cohort_override": override}, 201)
 
 
 async def project_key(request: Request) -> Response:
@@ -304,5 +307,6 @@ async def project_key(request: Request) -> Response:
         fields = _fields(body, {"cohort_override": str})
     except BadInput as exc:
         return error(400, str(exc))
-    refused = _apply(state, who, changes.SetKeyOverride(key, fields.get("cohort_override")))
-    return refused or _ok({"key": key, "cohort_override": fields.get("cohort_override")})
+    override = fields.get("cohort_override") or None
+    refused = _apply(state, who, changes.SetKeyOverride(key, override))
+    return refused or _ok({"key": key, "cohort_override": override})

@@ -29,11 +29,10 @@ MAX_PUSH = 16 * 1024 * 1024
 
 def _page_args(request: Request, default: int) -> tuple[int, int] | Response:
     params = request.query_params
-    try:
-        after = int(params.get("after", "0"))
-        limit = int(params.get("limit", str(default)))
-    except ValueError:
+    after_text, limit_text = params.get("after", "0"), params.get("limit", str(default))
+    if not all(t.isascii() and t.isdigit() and len(t) <= 19 for t in (after_text, limit_text)):
         return error(400, "after and limit are whole numbers.")
+    after, limit = int(after_text), int(limit_text)
     if after < 0 or not 0 < limit <= feed.MAX_PAGE or after > 2**62:
         return error(400, f"after is ≥ 0 and limit between 1 and {feed.MAX_PAGE}.")
     return after, limit

@@ -207,3 +207,37 @@ def test_a_discarded_move_puts_the_device_back_where_the_server_has_it(fleet,
     sync(m)
     assert Store.open(m).device("DEF-09-000000").cohort == "default"
     assert Store.open(m).groups("default", "main") == Store.open(db).groups("default", "main")
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), [
+    ("POST", "/cohorts", {"slug": "h1", "polling_interval_s": 10**30}, 400),
+    ("POST", "/cohorts", {"slug": "h1", "polling_interval_s": -5}, 400),
+    ("POST", "/cohorts", {"slug": "a/b"}, 400),
+    ("POST", "/cohorts", {"slug": "x" * 100_000}, 400),
+    ("POST", "/cohorts", {"slug": "n", "name": "nul\x00"}, 400),
+    ("PATCH", "/cohorts/nonexistent", {"name": "x"}, 404),
+    ("POST", "/project-keys", {"key": ""}, 400),
+    ("POST", "/project-keys", {"key": "with\x00nul"}, 400),
+    ("GET", "/changes?after=%D9%A3", None, 400),
+    ("GET", "/sync/devices?limit=99999999999999999999999", None, 400),
+])
+def test_hostile_management_requests_are_4xx_and_change_nothing(fleet, method, path, body,
+                                                                status) -> None:
+    server, token, db = fleet
+    before = Store.open(db).db.execute("SELECT max(id) FROM operations").fetchone()[0]
+    with server.client(headers={"Authorization": f"Bearer {token}"}) as http:
+        r = http.request(method, PREFIX + path, json=body)
+    assert r.status_code == status, r.text
+    assert set(r.json()["error"]) == {"message", "type"}
+    assert Store.open(db).db.execute("SELECT max(id) FROM operations").fetchone()[0] == before
+
+
+def test_the_cli_refuses_a_huge_polling_interval_with_a_sentence(small_demo) -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "ota_desktop", "cohort", "create", "--db",
+                        str(small_demo), "--slug", "big", "--polling-interval",
+                        "99999999999999999999"], capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "polling interval" in r.stderr
