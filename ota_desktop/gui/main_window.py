@@ -57,6 +57,7 @@ from ota_desktop.matrix import Cell, VersionMatrix
 from ota_desktop.model import Configuration, ReleaseRef
 from ota_desktop.store.store import DeviceRow
 from ota_desktop.sync.client import SyncReport
+from ota_desktop.sync.mirror import SyncStatus
 from ota_desktop.versions import SCHEME_NAMES
 
 PROJECT_FILTER = "OTA Desktop projects (*.db *.sqlite *.otaproj);;All files (*)"
@@ -201,6 +202,10 @@ class MainWindow(QMainWindow):
         self._keep(dialog)
         return dialog
 
+    def _on_sync_status(self, state: SyncStatus) -> None:
+        self.sync_action.setEnabled(state.linked)
+        self.disconnect_action.setEnabled(state.linked)
+
     def _on_synced(self, report: SyncReport) -> None:
         if report.refreshed:
             # the mirror now holds the server's rows: local undo steps no longer apply
@@ -292,6 +297,7 @@ class MainWindow(QMainWindow):
         self.sync_action = self.ui.menuProject.addAction("S&ync Now")
         self.sync_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
         self.sync_status_action = self.ui.menuProject.addAction("Sync &Status…")
+        self.disconnect_action = self.ui.menuProject.addAction("&Disconnect from Server")
         self._fleet_refresh = QTimer(self, singleShot=True, interval=1000)
         self._fleet_refresh.timeout.connect(self.refresh)
         self.ui.legendLabel.setText(
@@ -339,6 +345,8 @@ class MainWindow(QMainWindow):
         self.connect_action.triggered.connect(self.open_connect)
         self.sync_action.triggered.connect(self.sync.sync_now)
         self.sync_status_action.triggered.connect(self.open_sync_status)
+        self.disconnect_action.triggered.connect(self.sync.disconnect)
+        self.sync.statusChanged.connect(self._on_sync_status)
         self.sync_button.clicked.connect(self.open_sync_status)
         self.sync.statusChanged.connect(self.sync_button.show_status)
         self.sync.synced.connect(self._on_synced)
