@@ -7,8 +7,11 @@ in the background thread and reports back through signals.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
+import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,7 @@ from PySide6.QtCore import QObject, Signal
 
 from ota_desktop.changes import Change
 from ota_desktop.demo import DEMO_DEVICE_COUNT, write_demo
-from ota_desktop.errors import OtaError
+from ota_desktop.errors import OtaError, StoreError
 from ota_desktop.gui.tasks import BackgroundRunner
 from ota_desktop.matrix import VersionMatrix, compute_matrix
 from ota_desktop.model import Configuration
@@ -76,7 +79,8 @@ class ProjectController(QObject):
         """Apply ``change``; returns the ids of the operations it recorded (for undo)."""
         self.service()  # a clear error without a project
         assert self.store is not None
-        ops = mirror.apply_local(self.store, change, actor=self.actor)
+        with _busy_as_error():
+            ops = mirror.apply_local(self.store, change, actor=self.actor)
         self._after_edit()
         return ops
 
@@ -84,7 +88,8 @@ class ProjectController(QObject):
         """Undo operations newest first; returns the ids of the undo operations."""
         self.service()
         assert self.store is not None
-        undo_ids = mirror.revert_local(self.store, operation_ids, actor=self.actor)
+        with _busy_as_error():
+            undo_ids = mirror.revert_local(self.store, operation_ids, actor=self.actor)
         self._after_edit()
         return undo_ids
 
@@ -226,3 +231,14 @@ def _user_name() -> str:
 def _slug(name: str) -> str:
     slug = "".join(ch.lower() if ch.isalnum() else "-" for ch in name).strip("-")
     return slug or "project"
+
+
+@contextlib.contextmanager
+def _busy_as_error() -> Iterator[None]:
+    """SQLite gave up waiting for the write lock (a long sync step holds it): a sentence for
+    the user, and nothing changed."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        raise StoreError("The project file is busy (a sync is writing to it); nothing was "
+                         f"changed — try again in a moment ({exc}).") from exc

@@ -56,6 +56,7 @@ from ota_desktop.gui.undo import ChangeCommand
 from ota_desktop.matrix import Cell, VersionMatrix
 from ota_desktop.model import Configuration, ReleaseRef
 from ota_desktop.store.store import DeviceRow
+from ota_desktop.sync import mirror
 from ota_desktop.sync.client import SyncReport
 from ota_desktop.sync.mirror import SyncStatus
 from ota_desktop.versions import SCHEME_NAMES
@@ -183,6 +184,9 @@ class MainWindow(QMainWindow):
     def open_connect(self) -> ConnectDialog:
         dialog = ConnectDialog(self, str(self.settings.value("sync/url",
                                                              "http://127.0.0.1:8000")))
+        current = mirror.link(self.controller.store) if self.controller.store else None
+        if current is not None:
+            dialog.fill_from(current)
 
         def connect() -> None:
             self.settings.setValue("sync/url", dialog.url_edit.text().strip())
@@ -207,10 +211,12 @@ class MainWindow(QMainWindow):
         self.disconnect_action.setEnabled(state.linked)
 
     def _on_synced(self, report: SyncReport) -> None:
-        if report.refreshed:
+        message = describe_report(report)
+        if report.refreshed and self.undo_stack.count():
             # the mirror now holds the server's rows: local undo steps no longer apply
             self.undo_stack.clear()
-        self.ui.statusBar.showMessage(describe_report(report), 8000)
+            message += " Undo history cleared: the project was refreshed from the server."
+        self.ui.statusBar.showMessage(message, 10000)
 
     def _on_sync_progress(self, what: str, done: int, total: int) -> None:
         if not what:

@@ -9,6 +9,7 @@ the sync client's own worker thread, so pulling a 1M-device fleet never freezes 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any
 
@@ -57,6 +58,7 @@ class SyncController(QObject):
         self.controller = controller
         self.offline = False
         self.task: asyncio.Task[Any] | None = None
+        self._again = False  # asked for while one ran: run once more when it ends
         self._client: SyncClient | None = None
         self.timer = QTimer(self, interval=AUTO_SYNC_MS)
         self.timer.timeout.connect(self.sync_now)
@@ -65,15 +67,21 @@ class SyncController(QObject):
 
     # --- state ---------------------------------------------------------------------------
 
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
     def status(self) -> SyncStatus:
         store = self.controller.store
-        return mirror.status(store, self.offline) if store is not None else SyncStatus(False)
+        if store is None:
+            return SyncStatus(False)
+        return dataclasses.replace(mirror.status(store, self.offline), syncing=self.running)
 
     def emit_status(self) -> None:
         self.statusChanged.emit(self.status())
 
     def _on_project(self) -> None:
-        self._close_client()
+        self._stop_running()
         self.offline = False
         if self.status().linked:
             self.timer.start()
@@ -89,17 +97,17 @@ class SyncController(QObject):
         if store is None:
             raise OtaError("Open or create a project first.")
         mirror.connect(store, url, org, project, credential)
-        self._close_client()
+        self._stop_running()
         self.offline = False
         self.timer.start()
         self.emit_status()
         self.sync_now()
 
     def disconnect(self) -> None:
+        self._stop_running()
         if self.controller.store is not None:
             mirror.disconnect(self.controller.store)
         self.timer.stop()
-        self._close_client()
         self.emit_status()
 
     def resolve(self, item_id: int, keep: str) -> None:
@@ -109,16 +117,20 @@ class SyncController(QObject):
         self.sync_now()
 
     def sync_now(self) -> asyncio.Task[Any] | None:
-        """Start a sync unless one is running (that one is returned)."""
-        if self.task is not None and not self.task.done():
+        """Start a sync; while one runs, another follows it (so an edit or a resolved
+        conflict made meanwhile goes up at once, not at the next timer tick)."""
+        if self.running:
+            self._again = True
             return self.task
         store = self.controller.store
         if store is None or not self.status().linked or store.path is None:
             return None
         if self._client is None or self._client.path != store.path:
-            self._close_client()
+            self._retire_client()
             self._client = SyncClient(store.path)
+        self._again = False
         self.task = asyncio.ensure_future(self._sync(self._client))
+        self.emit_status()
         return self.task
 
     async def _sync(self, client: SyncClient) -> None:
@@ -128,6 +140,7 @@ class SyncController(QObject):
             self.offline = True
             self.failed.emit(str(exc))
         except OtaError as exc:
+            self.offline = False
             self.failed.emit(f"Sync failed: {exc}")
         else:
             self.offline = False
@@ -136,25 +149,38 @@ class SyncController(QObject):
             self.synced.emit(report)
         finally:
             self.progress.emit("", 1, 1)
+            if self.task is asyncio.current_task():
+                self.task = None
             self.emit_status()
+        if self._again and client is self._client:
+            self.sync_now()
 
     def shutdown(self) -> None:
         self.timer.stop()
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-        self._close_client()
+        self._stop_running()
 
-    def _close_client(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+    def _stop_running(self) -> None:
+        """Cancel a running sync (its client closes when it has stopped) and forget the
+        client, so the next sync starts fresh on the current project and link."""
+        if self.running:
+            assert self.task is not None
+            self.task.cancel()
+        self.task = None
+        self._again = False
+        self._retire_client()
+
+    def _retire_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close(wait=False)  # the worker finishes its step, then closes
 
 
 class SyncStatusButton(QToolButton):
     """The status bar's indicator; a click opens the sync dialog."""
 
     COLOURS = {"Synced": "#2e7d32", "Pending": "#1565c0", "Offline": "#757575",
-               "Conflict": "#c62828", "Local": "#757575", "Not": "#1565c0"}
+               "Conflict": "#c62828", "Sync": "#c62828", "Local": "#757575",
+               "Not": "#1565c0", "Disconnected": "#757575", "Syncing…": "#1565c0"}
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -220,7 +246,17 @@ class ConnectDialog(QDialog):
         self._form = form
         self._on_kind()
 
+    def fill_from(self, current: mirror.Link) -> None:
+        """Reconnecting: this project's own server, organization, project and user."""
+        self.url_edit.setText(current.url)
+        self.org_edit.setText(current.org)
+        self.project_edit.setText(current.project)
+        if not current.credential.startswith("oat_"):
+            self.kind_combo.setCurrentIndex(1)
+            self.user_edit.setText(current.credential.partition(":")[0])
+
     def _on_kind(self) -> None:
+        self.error.clear()
         token = self.kind_combo.currentIndex() == 0
         for widget, show in ((self.token_edit, token), (self.user_edit, not token),
                              (self.password_edit, not token)):
@@ -233,9 +269,10 @@ class ConnectDialog(QDialog):
         return f"{self.user_edit.text().strip()}:{self.password_edit.text()}"
 
     def problem(self) -> str:
-        url = self.url_edit.text().strip()
-        if not url.startswith(("http://", "https://")):
-            return "The server address starts with http:// or https://."
+        try:
+            mirror.check_url(self.url_edit.text())
+        except OtaError as exc:
+            return str(exc)
         if not self.org_edit.text().strip() or not self.project_edit.text().strip():
             return "Name the organization and project (any text for an OTA Desktop server)."
         if self.kind_combo.currentIndex() == 0 and not self.token_edit.text().startswith("oat_"):
@@ -343,6 +380,7 @@ class SyncDialog(QDialog):
             1, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().hide()
         self.table.doubleClicked.connect(lambda _i: self.resolve_selected())
+        self.table.itemSelectionChanged.connect(self._on_selection)
         self.sync_button = QPushButton("Sync &Now", self)
         self.resolve_button = QPushButton("&Resolve…", self)
         self.discard_button = QPushButton("&Discard Edit…", self)
@@ -380,6 +418,7 @@ class SyncDialog(QDialog):
                 f"<b>{state.label}</b> — {current.url} (organization {current.org}, project "
                 f"{current.project}); last synced {current.last_sync_at or 'never'}"
                 + (f"<br>Last problem: {current.last_error}" if current.last_error else ""))
+        selected = self.selected_item()
         self.items = mirror.outbox(store) if store is not None else []
         self.table.setRowCount(len(self.items))
         for r, item in enumerate(self.items):
@@ -388,35 +427,59 @@ class SyncDialog(QDialog):
                 if item.state in ("conflict", "refused"):
                     cell.setForeground(Qt.GlobalColor.darkRed)
                 self.table.setItem(r, c, cell)
-        if self.items and self.table.currentRow() < 0:
-            first = next((r for r, i in enumerate(self.items)
+        # keep the selection on the same edit (rows shift as edits go up)
+        again = next((r for r, i in enumerate(self.items)
+                      if selected is not None and i.id == selected.id), None)
+        if again is None and self.items:
+            again = next((r for r, i in enumerate(self.items)
                           if i.state in ("conflict", "refused")), 0)
-            self.table.selectRow(first)
-        self.resolve_button.setEnabled(any(i.state in ("conflict", "refused")
-                                           for i in self.items))
-        self.discard_button.setEnabled(bool(self.items))
+        if again is not None:
+            self.table.selectRow(again)
+        else:
+            self.table.clearSelection()
+        self.sync_button.setEnabled(state.linked)
+        self._on_selection()
+
+    def selected_item(self) -> OutboxItem | None:
+        row = self.table.currentRow()
+        rows = {i.row() for i in self.table.selectionModel().selectedRows()}
+        if not 0 <= row < len(self.items) or row not in rows:
+            return None
+        return self.items[row]
+
+    def _on_selection(self) -> None:
+        item = self.selected_item()
+        self.resolve_button.setEnabled(item is not None and
+                                       item.state in ("conflict", "refused"))
+        self.discard_button.setEnabled(item is not None)
 
     def discard_selected(self, confirm: bool = True) -> bool:
-        row = self.table.currentRow()
-        if not 0 <= row < len(self.items):
+        item = self.selected_item()
+        if item is None:
             return False
-        item = self.items[row]
         if confirm and QMessageBox.question(
                 self, "Discard Edit", f"Discard “{item.description}”? It will not be sent; "
                 "the next sync shows the server's version.") \
                 != QMessageBox.StandardButton.Yes:
             return False
-        self.sync.resolve(item.id, "theirs")
+        return self._resolve(item.id, "theirs")
+
+    def _resolve(self, item_id: int, keep: str) -> bool:
+        try:
+            self.sync.resolve(item_id, keep)
+        except OtaError as exc:  # e.g. it is being sent right now, or was resolved already
+            QMessageBox.information(self, "Sync", str(exc))
+            self.reload()
+            return False
         return True
 
     def resolve_selected(self) -> ConflictDialog | None:
-        row = self.table.currentRow()
-        if not 0 <= row < len(self.items) or self.items[row].state not in ("conflict",
-                                                                           "refused"):
+        item = self.selected_item()
+        if item is None or item.state not in ("conflict", "refused"):
             return None
-        dialog = ConflictDialog(self.items[row], self)
+        dialog = ConflictDialog(item, self)
         self.conflict_dialog = dialog
-        dialog.accepted.connect(lambda: self.sync.resolve(dialog.item.id, dialog.choice))
+        dialog.accepted.connect(lambda: self._resolve(dialog.item.id, dialog.choice))
         dialog.open()
         return dialog
 

@@ -216,7 +216,7 @@ MIGRATIONS.append((
         state TEXT NOT NULL DEFAULT 'pending'
             CHECK (state IN ('pending', 'conflict', 'refused', 'pushed', 'discarded')),
         first_op INTEGER, last_op INTEGER, server_seq INTEGER, detail TEXT,
-        settled INTEGER NOT NULL DEFAULT 0,
+        settled INTEGER NOT NULL DEFAULT 0, sent_at TEXT,
         created_at TEXT NOT NULL, updated_at TEXT NOT NULL
     );
     CREATE TABLE sync_feed (

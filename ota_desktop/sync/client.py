@@ -76,13 +76,16 @@ class SyncClient:
         return await loop.run_in_executor(self._executor,
                                           lambda: fn(self._worker_store(), *args))
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Close the mirror connection after the step the worker is on (``wait=False``
+        returns at once; a sync still running on this client then fails, so cancel it
+        first)."""
         def shut() -> None:
             if self._store is not None:
                 self._store.close()
                 self._store = None
-        self._executor.submit(shut).result()
-        self._executor.shutdown()
+        self._executor.submit(shut)
+        self._executor.shutdown(wait=wait)
 
     # --- one sync --------------------------------------------------------------------------
 
@@ -105,6 +108,16 @@ class SyncClient:
                 await self._push(http, link.client, report, say)
                 await self._pull_feed(http, report, say)
                 await self._pull_fleet(http, report, say)
+        except httpx.ConnectError as exc:
+            if "SSL" in str(exc) or "TLS" in str(exc):  # a configuration mistake, not offline
+                message = (f"The secure connection to {link.url} failed ({exc}); if the server "
+                           "does not use TLS, its address starts with http://.")
+                await self._db(mirror.note_result, message)
+                raise SyncFailed(message) from exc
+            reason = str(exc) or type(exc).__name__
+            await self._db(mirror.note_result, f"offline: {reason}")
+            raise Offline(f"The server at {link.url} cannot be reached ({reason}); edits "
+                          "stay queued.") from exc
         except httpx.TransportError as exc:
             reason = str(exc) or type(exc).__name__
             await self._db(mirror.note_result, f"offline: {reason}")
@@ -113,7 +126,7 @@ class SyncClient:
         except SyncFailed as exc:
             await self._db(mirror.note_result, str(exc))
             raise
-        except (OtaError, ValueError, KeyError, TypeError) as exc:  # never a silent "Synced"
+        except Exception as exc:  # anything else: never a silent "Synced"
             message = f"The sync stopped: {exc or type(exc).__name__}"
             await self._db(mirror.note_result, message)
             raise SyncFailed(message) from exc
@@ -137,7 +150,13 @@ class SyncClient:
             body = {"client": client, "changes": [
                 {"id": i.uuid, "base_revision": i.base_revision, "change": i.change}
                 for i in items]}
-            response = await http.post("/changes", json=body)
+            uuids = [i.uuid for i in items]
+            await self._db(mirror.mark_sending, uuids)
+            try:
+                response = await http.post("/changes", json=body)
+            except httpx.ConnectError:  # never left this machine: withdrawable again
+                await self._db(mirror.mark_sending, uuids, False)
+                raise
             data = _json(response)
             if response.status_code not in (200, 400, 403, 409) or "applied" not in data:
                 raise SyncFailed(_message(response, data))
@@ -274,7 +293,12 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 
 def _message(response: httpx.Response, data: dict[str, Any]) -> str:
     error = data.get("error")
-    text = error.get("message") if isinstance(error, dict) else None
+    text = (error.get("message") if isinstance(error, dict) else None) or ""
+    text = str(text).rstrip(".")
     if response.status_code == 401:
-        return f"The server refused the credentials: {text or 'unauthorized'}."
-    return f"The server answered {response.status_code}: {text or response.reason_phrase}."
+        return ("The server refused the credentials — check the token, or the user name and "
+                f"password ({text or 'unauthorized'}).")
+    if response.status_code == 200 or not text:
+        return (f"The server answered {response.status_code} {response.reason_phrase} but not "
+                "as an OTA Desktop server does; check the address.")
+    return f"The server answered {response.status_code}: {text}."

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import urllib.parse
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 from ota_desktop.auth import ROLES, Principal, Role
 from ota_desktop.changes import Change
-from ota_desktop.errors import NotFound, OtaError, RuleViolation
+from ota_desktop.errors import BadInput, NotFound, OtaError, RuleViolation
 from ota_desktop.model import attributes_key
 from ota_desktop.service import ProjectService
 from ota_desktop.service.base import utc_now
@@ -66,6 +67,7 @@ class SyncStatus:
     linked: bool
     pending: int = 0
     disconnected: bool = False
+    syncing: bool = False
     conflicts: int = 0
     offline: bool = False
     last_sync_at: str | None = None
@@ -77,10 +79,15 @@ class SyncStatus:
             return f"Disconnected · {self.pending} pending" if self.pending else "Disconnected"
         if not self.linked:
             return "Local only"
+        waiting = f" · {self.pending} pending" if self.pending else ""
         if self.conflicts:
-            return f"Conflict ({self.conflicts})"
+            return f"Conflict ({self.conflicts}){waiting}"
+        if self.syncing:
+            return "Syncing…"
         if self.offline:
-            return f"Offline · {self.pending} pending" if self.pending else "Offline"
+            return f"Offline{waiting}"
+        if self.last_error:
+            return f"Sync failed{waiting}"
         if self.pending:
             return f"Pending {self.pending}"
         return "Synced" if self.last_sync_at else "Not synced yet"
@@ -92,12 +99,14 @@ def connect(store: Store, url: str, org: str, project: str, credential: str) -> 
     """Link this mirror to a server. Relinking the same server keeps the client id, cursors
     and outbox; another server starts from scratch on the next refresh (queued edits are
     kept, based on nothing it has seen, so any change there to the same thing conflicts)."""
-    url = url.rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise RuleViolation("The server address starts with http:// or https://.")
+    url = check_url(url)
+    for value, what in ((org, "organization"), (project, "project")):
+        if not value.strip() or "/" in value or not value.isprintable():
+            raise BadInput(f"Name the {what} (printable, without '/').")
+    if not credential or not credential.isprintable():
+        raise BadInput("A token or a user name and password is needed to sign in.")
     old = link(store)
-    same = old is not None and (old.url, old.org, old.project) == (url, org, project)
-    with store.db.atomic():
+    with store.writing():
         if old is None:
             store.db.execute(
                 "INSERT INTO sync_link (id, url, org, project, credential, client, "
@@ -107,11 +116,30 @@ def connect(store: Store, url: str, org: str, project: str, credential: str) -> 
             store.db.execute(
                 "UPDATE sync_link SET url = ?, org = ?, project = ?, credential = ?, "
                 "active = 1, principal = NULL", [url, org, project, credential])
-            if not same:
-                forget_server(store)
+            # whether it is the same server is decided by its identity at the next sync
+            # (another host name for the same server keeps everything)
     result = link(store)
     assert result is not None
     return result
+
+
+def check_url(url: str) -> str:
+    """The server address, normalized; BadInput saying what is wrong with it."""
+    url = url.strip().rstrip("/")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise BadInput(f"That is not a usable server address ({exc}).") from exc
+    if parts.scheme.lower() not in ("http", "https"):
+        raise BadInput("The server address starts with http:// or https://.")
+    if not parts.hostname:
+        raise BadInput("The server address needs a host, e.g. http://127.0.0.1:8000.")
+    if port is not None and not 0 < port < 65536:
+        raise BadInput("The port is between 1 and 65535.")
+    if parts.query or parts.fragment:
+        raise BadInput("The server address has no ?query or #fragment.")
+    return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc, parts.path, "", ""))
 
 
 def forget_server(store: Store) -> None:
@@ -127,7 +155,7 @@ def forget_server(store: Store) -> None:
 def disconnect(store: Store) -> None:
     """Stop syncing. Edits go on being queued (nothing made meanwhile is lost), and
     connecting again to the same server sends them."""
-    with store.db.atomic():
+    with store.writing():
         store.db.execute("UPDATE sync_link SET active = 0")
 
 
@@ -148,7 +176,7 @@ def check_server(store: Store, server: str, server_revision: int) -> bool:
     assert current is not None
     if current.server_id == server and server_revision >= current.cursor:
         return False
-    with store.db.atomic():
+    with store.writing():
         if current.server_id is not None or server_revision < current.cursor:
             forget_server(store)
         store.db.execute("UPDATE sync_link SET server_id = ?", [server])
@@ -162,7 +190,7 @@ def _refreshed_op(store: Store) -> int:
 
 def set_principal(store: Store, who: dict[str, Any]) -> None:
     """Remember who the server says the credentials are (see ``local_principal``)."""
-    with store.db.atomic():
+    with store.writing():
         store.db.execute("UPDATE sync_link SET principal = ?", [json.dumps(who)])
 
 
@@ -181,7 +209,7 @@ def local_principal(store: Store, actor: str = "local") -> Principal:
 
 def note_result(store: Store, error: str | None) -> None:
     """Record how the last sync ended (``None``: it succeeded now)."""
-    with store.db.atomic():
+    with store.writing():
         if error is None:
             store.db.execute("UPDATE sync_link SET last_sync_at = ?, last_error = NULL",
                              [utc_now()])
@@ -195,6 +223,8 @@ def status(store: Store, offline: bool = False) -> SyncStatus:
         return SyncStatus(False)
     counts = dict(store.db.execute(
         "SELECT state, count(*) FROM sync_outbox GROUP BY state").fetchall())
+    if (current.last_error or "").startswith("offline:"):
+        offline = True  # the last attempt could not reach the server
     return SyncStatus(current.active, pending=counts.get("pending", 0),
                       disconnected=not current.active,
                       conflicts=counts.get("conflict", 0) + counts.get("refused", 0),
@@ -210,7 +240,7 @@ def apply_local(store: Store, change: Change, actor: str = "local") -> list[int]
     service = ProjectService(store, principal=local_principal(store, actor))
     current = link(store)
     first = service.last_operation_id()
-    with store.db.atomic():
+    with store.writing():
         change.apply(service)
         last = service.last_operation_id()
         if current is not None and last > first:
@@ -229,7 +259,7 @@ def revert_local(store: Store, operation_ids: list[int], actor: str = "local") -
     once sent, or once the mirror was refreshed over it, it is changed on the server instead."""
     service = ProjectService(store, principal=local_principal(store, actor))
     undo_ids = []
-    with store.db.atomic():
+    with store.writing():
         if link(store) is not None:
             for op_id in operation_ids:
                 _release_from_outbox(store, op_id)
@@ -243,17 +273,34 @@ def _release_from_outbox(store: Store, op_id: int) -> None:
     if op_id <= _refreshed_op(store):
         raise RuleViolation("The project was refreshed from the server since this edit; "
                             "change it again instead of undoing it.")
-    row = store.db.execute("SELECT id, state FROM sync_outbox WHERE ? BETWEEN first_op AND "
-                           "last_op", [op_id]).fetchone()
+    row = store.db.execute("SELECT id, state, sent_at FROM sync_outbox WHERE ? BETWEEN "
+                           "first_op AND last_op", [op_id]).fetchone()
     if row is None:
         return
     if row[1] == "pushed":
         raise RuleViolation("This edit has already been sent to the server; change it again "
                             "instead of undoing it.")
+    _refuse_if_sending(row[1], row[2])
     _set_state(store, row[0], "discarded", {"reason": "undone before it was sent"})
 
 
+def _refuse_if_sending(state: str, sent_at: str | None) -> None:
+    if state == "pending" and sent_at is not None:
+        raise RuleViolation("This edit is being sent to the server (or may have reached it "
+                            "before the connection broke); after the next sync, change it "
+                            "again instead.")
+
+
 # --- the outbox ------------------------------------------------------------------------------
+
+def mark_sending(store: Store, uuids: list[str], sending: bool = True) -> None:
+    """Before a push goes out: these edits can no longer be withdrawn quietly (the server
+    may apply them even if its answer never arrives). ``sending=False`` when the request
+    certainly never left (the connection was refused)."""
+    with store.writing():
+        store.db.conn.executemany(
+            "UPDATE sync_outbox SET sent_at = ? WHERE uuid = ? AND state = 'pending'",
+            [(utc_now() if sending else None, u) for u in uuids])
 
 def outbox(store: Store, states: Iterable[OutboxState] = ("pending", "conflict", "refused")
            ) -> list[OutboxItem]:
@@ -287,7 +334,7 @@ def _set_state(store: Store, item_id: int, state: OutboxState,
 def record_push(store: Store, applied: list[dict[str, Any]],
                 problem: dict[str, Any] | None, state: OutboxState = "conflict") -> None:
     """What the server said of a push: applied items, then at most one conflict/refusal."""
-    with store.db.atomic():
+    with store.writing():
         for result in applied:
             store.db.execute(
                 "UPDATE sync_outbox SET state = 'pushed', server_seq = ?, updated_at = ? "
@@ -297,24 +344,28 @@ def record_push(store: Store, applied: list[dict[str, Any]],
                                    [problem.get("id")]).fetchone()
             if row is not None:
                 _set_state(store, row[0], state, problem)
+        # the answer came: whatever is still pending was certainly not applied
+        store.db.execute("UPDATE sync_outbox SET sent_at = NULL WHERE state = 'pending'")
 
 
 def resolve(store: Store, item_id: int, keep: Literal["mine", "theirs"]) -> None:
     """The user's answer to a conflict or refusal: send theirs again over the server's
     current version ("mine"), or keep the server's and discard the queued edit ("theirs").
     A pending edit can be discarded too (the next sync shows the server's version)."""
-    row = store.db.execute("SELECT state FROM sync_outbox WHERE id = ?", [item_id]).fetchone()
+    row = store.db.execute("SELECT state, sent_at FROM sync_outbox WHERE id = ?",
+                           [item_id]).fetchone()
     if row is None:
         raise NotFound(f"There is no queued edit {item_id}.")
+    _refuse_if_sending(row[0], row[1])
     if row[0] not in ("conflict", "refused") and not (keep == "theirs" and row[0] == "pending"):
         raise RuleViolation("That edit is not in conflict" + (
             " (it was sent already)." if row[0] == "pushed" else "."))
     current = link(store)
-    with store.db.atomic():
+    with store.writing():
         if keep == "mine":
             store.db.execute(
                 "UPDATE sync_outbox SET state = 'pending', base_revision = ?, settled = 0, "
-                "updated_at = ? WHERE id = ?",
+                "sent_at = NULL, updated_at = ? WHERE id = ?",
                 [current.cursor if current else 0, utc_now(), item_id])
         else:
             _set_state(store, item_id, "discarded", {"reason": "kept the server's version"})
@@ -323,7 +374,7 @@ def resolve(store: Store, item_id: int, keep: Literal["mine", "theirs"]) -> None
 # --- refresh from the server -----------------------------------------------------------------
 
 def record_feed(store: Store, changes: list[dict[str, Any]]) -> None:
-    with store.db.atomic():
+    with store.writing():
         store.db.conn.executemany(
             "INSERT OR IGNORE INTO sync_feed (seq, at, actor, kind, entity, origin) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -337,7 +388,7 @@ def apply_configuration(store: Store, snapshot: dict[str, Any], actor: str = "lo
     db = store.db
     tables = snapshot["tables"]
     first_refresh = (link(store) or _no_link()).cursor == 0
-    with db.atomic():
+    with store.writing():
         db.execute("PRAGMA defer_foreign_keys = ON")
         if first_refresh:  # a mirror mirrors: the server's fleet replaces any local one
             db.execute("DELETE FROM device_versions")
@@ -450,7 +501,7 @@ def apply_devices(store: Store, page: dict[str, Any]) -> int:
             key = keys[attributes] = attributes_key(json.loads(attributes))
         rows.append((serial, cohort_id, software_type, version, key, int(staged), last_seen,
                      now))
-    with db.atomic():
+    with store.writing():
         # new rows get local revisions a page at a time (as add_devices does); updated rows
         # are bumped by the trigger
         rev = int(db.execute("UPDATE fleet_clock SET rev = rev + ? RETURNING rev",

@@ -20,6 +20,11 @@ def qasync_loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
     loop = qasync.QEventLoop(qapp, already_running=True)
     asyncio.set_event_loop(loop)
     yield loop
+    # its default executor (host-name lookups run there) is a QThread: stop it with the test
+    executor = getattr(loop, "_QEventLoop__default_executor", None)
+    if executor is not None:
+        executor.shutdown()
+        loop.set_default_executor(None)
     # qasync marks an "already running" loop as the running loop; unmark it so code after
     # the GUI tests (asyncio.run in other tests) starts from a clean state
     asyncio.events._set_running_loop(None)

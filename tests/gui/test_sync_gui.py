@@ -137,7 +137,8 @@ def test_offline_edits_show_as_pending_and_go_up_on_reconnect(main_window, serve
         "Edit Full release 3.0", "Edit Full release 3.0"]
     status.table.selectRow(1)
     assert status.discard_selected(confirm=False)  # drop the second edit before it goes up
-    assert window.sync_button.text() == "● Offline · 1 pending"
+    qtbot.waitUntil(lambda: window.sync_button.text() == "● Offline · 1 pending",
+                    timeout=30_000)
 
     start_server(db, port=int(server.url.rsplit(":", 1)[1]))
     window.sync.sync_now()
