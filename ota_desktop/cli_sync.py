@@ -28,12 +28,17 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser]
     who.add_argument("--token-stdin", action="store_true",
                      help="read an organization auth token (oat_…) from standard input")
     who.add_argument("--user", help="sign in as this user; the password is read from stdin")
+    p.add_argument("--no-check", action="store_true",
+                   help="link without asking the server first (e.g. while offline)")
     for name, help in (("run", "push queued edits, then pull changes and the fleet"),
                        ("status", "show the link, queued edits and conflicts"),
-                       ("disconnect", "unlink the project (queued edits are kept)")):
+                       ("disconnect", "stop syncing (edits go on being queued)")):
         p = ssub.add_parser(name, help=help)
         p.add_argument("--db", required=True, type=Path)
         p.add_argument("--json", action="store_true")
+        if name == "status":
+            p.add_argument("--all", action="store_true",
+                           help="also list edits already sent and edits discarded")
     p = ssub.add_parser("resolve", help="answer a conflict: keep mine (send again) or theirs; "
                                          "--keep theirs also discards a pending edit")
     p.add_argument("--db", required=True, type=Path)
@@ -53,7 +58,10 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         if not secret:
             raise BadInput("Standard input held no token or password.")
         credential = secret if args.token_stdin else f"{args.user}:{secret}"
-        link = mirror.connect(store, args.url, args.org, args.project, credential)
+        url = mirror.check_url(args.url)
+        if not args.no_check:
+            print(_check_credentials(url, args.org, args.project, credential))
+        link = mirror.connect(store, url, args.org, args.project, credential)
         print(f"Linked {args.db} to {link.url} (client {link.client[:8]}); run "
               f"'ota-desktop sync run --db {args.db}' to pull the server's project.")
         return 0
@@ -71,16 +79,43 @@ def _cmd_sync(args: argparse.Namespace) -> int:
                                       "version stays."))
         return 0
     if args.sync_command == "status":
-        return _status(store, args.json)
+        return _status(store, args.json, args.all)
     store.close()
     return _run(args.db, args.json)
 
 
-def _status(store: Any, as_json: bool) -> int:
+def _check_credentials(url: str, org: str, project: str, credential: str) -> str:
+    """Ask the server who these credentials are; refuse to link with ones it refuses."""
+    import httpx
+
+    from ota_desktop.errors import OtaError
+    from ota_desktop.sync.client import PREFIX, auth_header
+
+    try:
+        r = httpx.get(url + PREFIX.format(org=org, project=project) + "/sync/whoami",
+                      headers={"Authorization": auth_header(credential)}, timeout=15)
+    except httpx.HTTPError as exc:
+        return f"Could not reach {url} ({exc}); linking anyway — edits queue until it answers."
+    if r.status_code == 401:
+        raise OtaError("The server refused these credentials — check the token, or the user "
+                       "name and password. Nothing was linked.")
+    try:
+        who = r.json()
+    except ValueError:
+        who = None
+    if r.status_code != 200 or not isinstance(who, dict) or "role" not in who:
+        raise OtaError(f"{url} answered {r.status_code} but not as an OTA Desktop server; "
+                       "check the address. Nothing was linked.")
+    kind = "a token" if who.get("is_token") else f"{who.get('name')} ({who.get('role')})"
+    return f"The server accepts these credentials: signed in as {kind}."
+
+
+def _status(store: Any, as_json: bool, everything: bool = False) -> int:
     from ota_desktop.sync import mirror
 
     state = mirror.status(store)
-    items = mirror.outbox(store)
+    items = mirror.outbox(store, ("pending", "conflict", "refused", "pushed", "discarded")
+                          if everything else ("pending", "conflict", "refused"))
     if as_json:
         print(json.dumps({"status": state.label, "pending": state.pending,
                           "conflicts": state.conflicts, "last_sync_at": state.last_sync_at,

@@ -348,8 +348,8 @@ class ConflictDialog(QDialog):
         self.keep_theirs.clicked.connect(lambda: self._choose("theirs"))
         self.buttons.rejected.connect(self.reject)
         explain = QLabel("Keep mine sends your edit again over the server's version; keep the "
-                         "server's discards your queued edit (it stays listed as discarded).",
-                         self)
+                         "server's discards your queued edit (it is kept in the sync record: "
+                         "ota-desktop sync status --all).", self)
         explain.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(headline)

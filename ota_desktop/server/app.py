@@ -7,8 +7,9 @@ over the same store and resolver as the window and the CLI.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -23,8 +24,18 @@ from ota_desktop.server.state import ServerState, error
 
 DDI = ddi.DDI_PREFIX + "/{tenant}/controller/v1/{controller_id}"
 
-schemas = SchemaGenerator({"openapi": "3.0.0",
-                           "info": {"title": "OTA Desktop device API", "version": __version__}})
+class _Schemas(SchemaGenerator):
+    """Handler docstrings are prose for people; only a part after ``---`` is OpenAPI YAML."""
+
+    def parse_docstring(self, func_or_method: Callable[..., Any]) -> dict[str, Any]:
+        doc = func_or_method.__doc__ or ""
+        if "---" not in doc:
+            return {}
+        return super().parse_docstring(func_or_method)
+
+
+schemas = _Schemas({"openapi": "3.0.0",
+                    "info": {"title": "OTA Desktop API", "version": __version__}})
 
 
 async def openapi(request: Request) -> Response:
@@ -99,7 +110,7 @@ def _management_routes(prefix: str) -> list[Route]:
         Route(prefix + "/releases/{version}", r.release, methods=["GET", "PATCH"]),
         Route(prefix + "/delta-releases", r.delta_releases, methods=["GET"]),
         Route(prefix + "/cohorts", r.cohorts, methods=["GET", "POST"]),
-        Route(prefix + "/cohorts/{slug}", r.cohort, methods=["PATCH"]),
+        Route(prefix + "/cohorts/{slug}", r.cohort, methods=["GET", "PATCH"]),
         Route(prefix + "/cohorts/{slug}/devices", r.cohort_devices, methods=["POST"]),
         Route(prefix + "/devices", r.devices, methods=["GET"]),
         Route(prefix + "/devices/{serial}", r.device, methods=["GET"]),
@@ -109,6 +120,8 @@ def _management_routes(prefix: str) -> list[Route]:
         Route(prefix + "/sync/configuration", sync_api.configuration, methods=["GET"]),
         Route(prefix + "/sync/whoami", sync_api.whoami, methods=["GET"]),
         Route(prefix + "/sync/devices", sync_api.devices, methods=["GET"]),
+        Route(prefix + "/sync/devices/lookup", sync_api.devices_lookup, methods=["POST"]),
+        Route(prefix + "/sync/staged", sync_api.staged, methods=["GET"]),
         Route(prefix + "/sync/artifacts/{sha256}", sync_api.artifact,
               methods=["GET", "HEAD", "PUT"]),
     ]

@@ -187,6 +187,11 @@ async def cohort(request: Request) -> Response:
         return caller
     state, who = caller
     slug = request.path_params["slug"]
+    if request.method == "GET":
+        found = next((c for c in state.config().cohorts if c.slug == slug), None)
+        if found is None:
+            return error(404, f"There is no cohort {slug!r}.", "not_found")
+        return _ok(_cohort_json(found, _cohort_counts(state).get(slug, 0)))
     body = await _body(request)
     if isinstance(body, Response):
         return body

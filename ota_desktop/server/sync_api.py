@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from ota_desktop.auth import may_edit
-from ota_desktop.errors import BadInput
+from ota_desktop.errors import BadInput, NotFound
 from ota_desktop.server.management import MAX_UPLOAD, principal
 from ota_desktop.server.state import ServerState, error, json_or_error
 from ota_desktop.sync import feed
@@ -99,6 +99,34 @@ async def devices(request: Request) -> Response:
     if isinstance(page, Response):
         return page
     return JSONResponse(feed.devices_after(state.store, *page))
+
+
+async def devices_lookup(request: Request) -> Response:
+    """POST {"serials": [...]} (at most 5,000): those devices as the server has them."""
+    state: ServerState = request.app.state.ota
+    who = await principal(request, state, per_change=True)  # a read, sent as a POST
+    if isinstance(who, Response):
+        return who
+    body, bad = json_or_error(await request.body(), limit=MAX_PUSH)
+    if bad is not None:
+        return bad
+    serials = body.get("serials") if isinstance(body, dict) else None
+    if not isinstance(serials, list) or len(serials) > feed.MAX_PAGE or not all(
+            isinstance(s, str) for s in serials):
+        return error(400, f"serials is a list of at most {feed.MAX_PAGE} device serials.")
+    return JSONResponse(feed.devices_named(state.store, serials))
+
+
+async def staged(request: Request) -> Response:
+    """GET ?cohort=slug: the serials staged in that cohort."""
+    state: ServerState = request.app.state.ota
+    who = await principal(request, state)
+    if isinstance(who, Response):
+        return who
+    try:
+        return JSONResponse(feed.staged_in(state.store, request.query_params.get("cohort", "")))
+    except NotFound as exc:
+        return error(404, str(exc), "not_found")
 
 
 async def artifact(request: Request) -> Response:

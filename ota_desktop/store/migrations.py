@@ -224,6 +224,10 @@ MIGRATIONS.append((
         entity TEXT NOT NULL, origin TEXT
     );
     CREATE INDEX sync_feed_by_entity ON sync_feed (entity, seq);
+    CREATE TABLE sync_recheck (
+        kind TEXT NOT NULL CHECK (kind IN ('device', 'staged')), name TEXT NOT NULL,
+        PRIMARY KEY (kind, name)
+    ) WITHOUT ROWID;
     """,
 ))
 

@@ -108,6 +108,7 @@ class SyncClient:
                 await self._push(http, link.client, report, say)
                 await self._pull_feed(http, report, say)
                 await self._pull_fleet(http, report, say)
+                await self._recheck(http, say)
         except httpx.ConnectError as exc:
             if "SSL" in str(exc) or "TLS" in str(exc):  # a configuration mistake, not offline
                 message = (f"The secure connection to {link.url} failed ({exc}); if the server "
@@ -215,6 +216,28 @@ class SyncClient:
             await self._db(mirror.apply_configuration, data)
             report.refreshed = True
             await self._download_artifacts(http, say)
+
+    async def _recheck(self, http: httpx.AsyncClient, say: Progress) -> None:
+        """Re-read what this desktop's own settled edits touched (see mirror._settle)."""
+        serials, cohorts = await self._db(mirror.rechecks)
+        for i in range(0, len(serials), 1000):
+            chunk = serials[i:i + 1000]
+            say("Re-reading moved devices", i, len(serials))
+            response = await http.post("/sync/devices/lookup", json={"serials": chunk})
+            data = _json(response)
+            if response.status_code != 200 or "devices" not in data:
+                raise SyncFailed(_message(response, data))
+            await self._db(mirror.apply_rechecked_devices, chunk, data["devices"])
+        for cohort in cohorts:
+            say(f"Re-reading the staged devices of {cohort}", 0, 0)
+            response = await http.get("/sync/staged", params={"cohort": cohort})
+            data = _json(response)
+            if response.status_code == 404:  # the cohort is gone on the server
+                await self._db(mirror.apply_staged, cohort, [])
+                continue
+            if response.status_code != 200 or "serials" not in data:
+                raise SyncFailed(_message(response, data))
+            await self._db(mirror.apply_staged, cohort, data["serials"])
 
     async def _download_artifacts(self, http: httpx.AsyncClient, say: Progress) -> None:
         """Payload files the mirror lacks (so a factory station can serve them offline);

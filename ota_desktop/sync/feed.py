@@ -90,6 +90,28 @@ def devices_after(store: Store, after: int, limit: int) -> dict[str, Any]:
             "more": more, "total": total}
 
 
+_DEVICE_ROW = ("SELECT d.serial, c.slug, d.software_type, d.current_version, d.attributes, "
+               "d.staged, d.last_seen FROM devices d JOIN cohorts c ON c.id = d.cohort_id ")
+
+
+def devices_named(store: Store, serials: list[str]) -> dict[str, Any]:
+    """The server's rows for these serials (a mirror re-reads what its own edits touched)."""
+    rows = []
+    for i in range(0, len(serials), 500):
+        chunk = serials[i:i + 500]
+        rows += store.db.execute(_DEVICE_ROW + f"WHERE d.serial IN ({', '.join('?' * len(chunk))})",
+                                 chunk).fetchall()
+    return {"devices": [list(r) for r in rows]}
+
+
+def staged_in(store: Store, cohort: str) -> dict[str, Any]:
+    """The serials the server has staged in ``cohort`` (its draw is the one that counts)."""
+    cohort_id = store.cohort_id(cohort)
+    return {"cohort": cohort, "serials": [r[0] for r in store.db.execute(
+        "SELECT serial FROM devices WHERE cohort_id = ? AND staged = 1 ORDER BY serial",
+        [cohort_id])]}
+
+
 @dataclass
 class PushOutcome:
     status: int  # 200 every change applied, 409 a conflict, 400/403 a refusal

@@ -410,11 +410,6 @@ def apply_configuration(store: Store, snapshot: dict[str, Any], actor: str = "lo
         _rebase(store, actor)
 
 
-#: changes whose local effect reaches devices (moves, staged draws): once such an edit is no
-#: longer waiting to go up, its local effect on devices may differ from the server's
-DEVICE_CHANGES = ("MoveDevices", "SetRollout", "Activate")
-
-
 def needs_refresh(store: Store) -> bool:
     """Some queued edit stopped waiting (sent, refused, in conflict or discarded) since the
     last refresh: refresh even if the server did not move, so its local effect goes."""
@@ -424,16 +419,58 @@ def needs_refresh(store: Store) -> bool:
 
 def _settle(store: Store) -> None:
     """Edits no longer waiting: their configuration effect went with the replaced rows;
-    their device effect (a local move or staged draw) goes by re-reading the whole fleet
-    from the server, whose draw and moves are the ones that count."""
-    rows = store.db.execute("SELECT json_extract(change, '$.type'), "
-                            "json_extract(change, '$.kind') FROM sync_outbox WHERE "
-                            "settled = 0 AND state != 'pending'").fetchall()
-    if any(kind in DEVICE_CHANGES and not (kind == "Activate" and how != "staged")
-           for kind, how in rows):
-        store.db.execute("UPDATE sync_link SET fleet_cursor = 0")
+    their device effect is re-read from the server (``sync_recheck``, done after the fleet
+    pull): the devices a move that did not go up touched, and the staged marks of a cohort
+    where this desktop drew some (the server's draw is the one that counts). A move that
+    went up needs nothing: the server's change reaches the fleet pull by itself."""
+    for state, change in store.db.execute(
+            "SELECT state, change FROM sync_outbox WHERE settled = 0 AND state != 'pending'"
+            ).fetchall():
+        data = json.loads(change)
+        if data.get("type") == "MoveDevices" and state != "pushed":
+            store.db.conn.executemany(
+                "INSERT OR IGNORE INTO sync_recheck (kind, name) VALUES ('device', ?)",
+                [(s,) for s in data.get("serials", [])])
+        elif data.get("type") == "SetRollout" or (data.get("type") == "Activate"
+                                                   and data.get("kind") == "staged"):
+            store.db.execute("INSERT OR IGNORE INTO sync_recheck (kind, name) "
+                             "VALUES ('staged', ?)", [data.get("cohort", "")])
     store.db.execute("UPDATE sync_outbox SET settled = 1 WHERE settled = 0 AND "
                      "state != 'pending'")
+
+
+def rechecks(store: Store) -> tuple[list[str], list[str]]:
+    """(device serials, cohort slugs) whose state is to be re-read from the server."""
+    rows = store.db.execute("SELECT kind, name FROM sync_recheck ORDER BY kind, name")
+    serials: list[str] = []
+    cohorts: list[str] = []
+    for kind, name in rows:
+        (serials if kind == "device" else cohorts).append(name)
+    return serials, cohorts
+
+
+def apply_rechecked_devices(store: Store, asked: list[str], rows: list[list[Any]]) -> None:
+    """The server's rows for devices this desktop's own edits touched; one the server does
+    not have (a local check-in) stays as it is."""
+    with store.writing():
+        _upsert_devices(store, rows)
+        store.db.conn.executemany("DELETE FROM sync_recheck WHERE kind = 'device' AND name = ?",
+                                  [(s,) for s in asked])
+
+
+def apply_staged(store: Store, cohort: str, serials: list[str]) -> None:
+    """Make the cohort's staged marks the server's."""
+    with store.writing():
+        row = store.db.execute("SELECT id FROM cohorts WHERE slug = ?", [cohort]).fetchone()
+        if row is not None:
+            marked = set(serials)
+            current = dict(store.db.execute(
+                "SELECT serial, staged FROM devices WHERE cohort_id = ?", [row[0]]).fetchall())
+            flips = [(int(s in marked), s) for s, staged in current.items()
+                     if bool(staged) != (s in marked)]
+            store.db.conn.executemany("UPDATE devices SET staged = ? WHERE serial = ?", flips)
+        store.db.execute("DELETE FROM sync_recheck WHERE kind = 'staged' AND name = ?",
+                         [cohort])
 
 
 def _keep_devices_in_their_cohorts(store: Store, old: dict[int, str]) -> None:
@@ -486,12 +523,20 @@ def _rebase(store: Store, actor: str) -> None:
 
 def apply_devices(store: Store, page: dict[str, Any]) -> int:
     """Upsert one page of the server's fleet and advance the fleet cursor, atomically."""
+    with store.writing():
+        count = _upsert_devices(store, page["devices"])
+        store.db.execute("UPDATE sync_link SET fleet_cursor = ?", [page["next"]])
+    return count
+
+
+def _upsert_devices(store: Store, devices: list[list[Any]]) -> int:
+    """Server device rows into the mirror (inside the caller's transaction)."""
     db = store.db
     cohorts = dict(db.execute("SELECT slug, id FROM cohorts").fetchall())
     keys: dict[str, str] = {}  # fleets share few attribute sets: canonicalize each once
     now = utc_now()
     rows = []
-    for serial, cohort, software_type, version, attributes, staged, last_seen in page["devices"]:
+    for serial, cohort, software_type, version, attributes, staged, last_seen in devices:
         cohort_id = cohorts.get(cohort)
         if cohort_id is None:
             raise RuleViolation(f"The server sent a device in an unknown cohort {cohort!r}; "
@@ -501,18 +546,16 @@ def apply_devices(store: Store, page: dict[str, Any]) -> int:
             key = keys[attributes] = attributes_key(json.loads(attributes))
         rows.append((serial, cohort_id, software_type, version, key, int(staged), last_seen,
                      now))
-    with store.writing():
-        # new rows get local revisions a page at a time (as add_devices does); updated rows
-        # are bumped by the trigger
-        rev = int(db.execute("UPDATE fleet_clock SET rev = rev + ? RETURNING rev",
-                             [len(rows)]).fetchone()[0]) - len(rows)
-        numbered = [(*row, rev + i + 1) for i, row in enumerate(rows)]
-        db.conn.executemany(
-            "INSERT INTO devices (serial, cohort_id, software_type, current_version, attributes, "
-            "staged, last_seen, created_at, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (serial) DO UPDATE SET cohort_id = excluded.cohort_id, "
-            "software_type = excluded.software_type, "
-            "current_version = excluded.current_version, attributes = excluded.attributes, "
-            "staged = excluded.staged, last_seen = excluded.last_seen", numbered)
-        db.execute("UPDATE sync_link SET fleet_cursor = ?", [page["next"]])
+    # new rows get local revisions a page at a time (as add_devices does); updated rows are
+    # bumped by the trigger
+    rev = int(db.execute("UPDATE fleet_clock SET rev = rev + ? RETURNING rev",
+                         [len(rows)]).fetchone()[0]) - len(rows)
+    db.conn.executemany(
+        "INSERT INTO devices (serial, cohort_id, software_type, current_version, attributes, "
+        "staged, last_seen, created_at, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (serial) DO UPDATE SET cohort_id = excluded.cohort_id, "
+        "software_type = excluded.software_type, "
+        "current_version = excluded.current_version, attributes = excluded.attributes, "
+        "staged = excluded.staged, last_seen = excluded.last_seen",
+        [(*row, rev + i + 1) for i, row in enumerate(rows)])
     return len(rows)

@@ -241,3 +241,25 @@ def test_the_cli_refuses_a_huge_polling_interval_with_a_sentence(small_demo) -> 
                         "99999999999999999999"], capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "polling interval" in r.stderr
+
+
+def test_a_desktops_own_edits_do_not_make_it_read_the_whole_fleet_again(fleet,
+                                                                        tmp_path) -> None:
+    from ota_desktop.changes import Activate
+    from ota_desktop.model import ReleaseRef
+
+    server, token, db = fleet
+    ProjectService(Store.open(db)).create_release("main", "3.0")
+    m = new_mirror(tmp_path, "m", server.url, token)
+    assert sync(m).devices == 981
+    mirror.apply_local(Store.open(m), MoveDevices(("DEF-09-000000", "DEF-09-000001"), "beta"))
+    assert sync(m).devices == 2  # just the two the server moved
+    assert sync(m).devices == 0
+    mirror.apply_local(Store.open(m), Activate(ReleaseRef("main", version="3.0"), "beta",
+                                               kind="staged", rollout_percent=50))
+    report = sync(m)
+    beta = Store.open(db).device_count("beta")
+    assert report.devices <= beta  # the server's draw, not the fleet
+    staged = "SELECT serial FROM devices WHERE staged = 1 ORDER BY serial"
+    assert Store.open(m).db.execute(staged).fetchall() == \
+        Store.open(db).db.execute(staged).fetchall()
