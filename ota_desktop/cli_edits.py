@@ -225,10 +225,22 @@ def _cmd_payload(args: argparse.Namespace) -> int:
 
 
 def _run_change(args: argparse.Namespace, change: Any) -> int:
-    from ota_desktop.whatif import preview
+    from ota_desktop.whatif import Pull, preview
 
+    store = _service(args.db).store
+    ref = getattr(change, "ref", None)
+    found = store.configuration().find_release(ref) if ref is not None else None
+    if found is not None and not found.payloads and not isinstance(change, Pull):
+        print(f"ota-desktop: note: {found.label} has no payload yet, so no device can get it "
+              "until one is added (payload add).", file=sys.stderr)
     if args.dry_run:
-        print(json.dumps(preview(_service(args.db).store, change).to_json(), indent=2))
+        result = preview(store, change).to_json()
+        seed = getattr(change, "seed", None)
+        if seed is not None:  # the same draw happens only with the same seed
+            result["seed"] = seed
+            print(f"ota-desktop: this preview drew with --seed {seed}; pass it to apply "
+                  "exactly this draw.", file=sys.stderr)
+        print(json.dumps(result, indent=2))
         return 0
     _edit(args.db, change)
     print(change.describe() + ": done.")

@@ -219,10 +219,13 @@ class MainWindow(QMainWindow):
         self.ui.statusBar.showMessage(message, 10000)
 
     def _on_sync_progress(self, what: str, done: int, total: int) -> None:
-        if not what:
+        if not what:  # the sync ended (or was stopped): take its progress away
             self._on_idle()
+            if self.ui.statusBar.currentMessage() == self._sync_message:
+                self.ui.statusBar.clearMessage()
             return
-        self._on_progress(f"{what}…", done, total)
+        self._sync_message = f"{what}…"
+        self._on_progress(self._sync_message, done, total)
 
     def start_serving(self, host: str = "127.0.0.1", port: int = 8080) -> bool:
         if self.controller.path is None:
@@ -297,6 +300,7 @@ class MainWindow(QMainWindow):
         self.serving_label.hide()
         self.ui.statusBar.addPermanentWidget(self.serving_label)
         self.sync_button = SyncStatusButton(self)
+        self._sync_message = ""
         self.ui.statusBar.addPermanentWidget(self.sync_button)
         self.ui.menuProject.addSeparator()
         self.connect_action = self.ui.menuProject.addAction("&Connect to Server…")
