@@ -278,7 +278,8 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
         _edit(args.db, CreateCohort(args.slug, args.name or "",
                                     disable_version_checking=bool(args.dvc),
                                     protected=True if args.protected is None else args.protected,
-                                    polling_interval_s=args.polling_interval or 3600))
+                                    polling_interval_s=3600 if args.polling_interval is None
+                                    else args.polling_interval))
         print(f"Created cohort {args.slug}.")
         return 0
     _edit(args.db, UpdateCohort(args.slug, name=args.name, disable_version_checking=args.dvc,

@@ -53,15 +53,17 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     from ota_desktop.sync import mirror
 
     if args.sync_command == "connect":  # a new file becomes an empty mirror
-        store = Store.open(args.db)
         secret = sys.stdin.readline().strip()
         if not secret:
             raise BadInput("Standard input held no token or password.")
         credential = secret if args.token_stdin else f"{args.user}:{secret}"
         url = mirror.check_url(args.url)
-        if not args.no_check:
-            print(_check_credentials(url, args.org, args.project, credential))
+        checked = "" if args.no_check else _check_credentials(url, args.org, args.project,
+                                                               credential)
+        store = Store.open(args.db)  # only now: a refused connect leaves no file behind
         link = mirror.connect(store, url, args.org, args.project, credential)
+        if checked:
+            print(checked)
         print(f"Linked {args.db} to {link.url} (client {link.client[:8]}); run "
               f"'ota-desktop sync run --db {args.db}' to pull the server's project.")
         return 0
@@ -95,6 +97,10 @@ def _check_credentials(url: str, org: str, project: str, credential: str) -> str
         r = httpx.get(url + PREFIX.format(org=org, project=project) + "/sync/whoami",
                       headers={"Authorization": auth_header(credential)}, timeout=15)
     except httpx.HTTPError as exc:
+        if "SSL" in str(exc):
+            raise OtaError(f"The secure connection to {url} failed ({exc}); if the server does "
+                           "not use TLS, its address starts with http://. Nothing was linked."
+                           ) from exc
         return f"Could not reach {url} ({exc}); linking anyway — edits queue until it answers."
     if r.status_code == 401:
         raise OtaError("The server refused these credentials — check the token, or the user "
@@ -133,6 +139,8 @@ def _status(store: Any, as_json: bool, everything: bool = False) -> int:
 
 
 def _explain(detail: dict[str, Any]) -> str:
+    if "reason" in detail:
+        return str(detail["reason"])
     if "message" in detail:
         return str(detail["message"])
     server = detail.get("server", {}).get("changes", [])
@@ -154,11 +162,15 @@ def _run(path: Path, as_json: bool) -> int:
         report = asyncio.run(client.sync(progress))
     finally:
         client.close()
+    from ota_desktop.store.store import Store
+    from ota_desktop.sync import mirror
+
+    waiting = mirror.status(Store.open(path)).conflicts  # this sync's and earlier ones
     if as_json:
-        print(json.dumps(report.__dict__))
+        print(json.dumps({**report.__dict__, "waiting_for_decision": waiting}))
     else:
-        print(f"Sent {report.pushed} edit(s), {report.conflicts} conflict(s); read "
-              f"{report.feed} server change(s)"
+        print(f"Sent {report.pushed} edit(s); read {report.feed} server change(s)"
               f"{', refreshed the configuration' if report.refreshed else ''}; "
-              f"{report.devices:,} device update(s).")
-    return 3 if report.conflicts else 0
+              f"{report.devices:,} device update(s)."
+              + (f" {waiting} edit(s) need your decision (sync status)." if waiting else ""))
+    return 3 if waiting else 0

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from ota_desktop.auth import Principal, may_edit
@@ -36,13 +36,14 @@ from ota_desktop.service.access import (
 PREFIX = "/api/v0/organizations/{org}/projects/{project}"
 MAX_UPLOAD = 8 * 1024**3
 SLOT_SECONDS = 3600
-_slots: dict[str, float] = {}  # upload token (issued by POST …/upload) -> when it expires
+#: upload token (issued by POST …/upload) -> (when it expires, the size it was asked for)
+_slots: dict[str, tuple[float, int]] = {}
 _uploads: dict[str, tuple[Path, float]] = {}  # upload token -> received file, expiry
 
 
 def _sweep(now: float) -> None:
     """Forget expired slots and delete files uploaded but never attached."""
-    for token in [t for t, expires in _slots.items() if expires < now]:
+    for token in [t for t, (expires, _) in _slots.items() if expires < now]:
         del _slots[token]
     for token in [t for t, (_, expires) in _uploads.items() if expires < now]:
         _uploads.pop(token)[0].unlink(missing_ok=True)
@@ -130,7 +131,7 @@ async def prepare_upload(request: Request) -> Response:
     token = secrets.token_urlsafe(24)
     now = time.monotonic()
     _sweep(now)
-    _slots[token] = now + SLOT_SECONDS
+    _slots[token] = (now + SLOT_SECONDS, size)
     p = request.path_params
     url = (f"{base_url(request)}{PREFIX.format(org=p['org'], project=p['project'])}"
            f"/upload/{token}")
@@ -141,8 +142,9 @@ async def receive_upload(request: Request) -> Response:
     """PUT the file into a slot issued by POST …/upload (the unguessable token is the
     credential, as with the upload URLs memfault-cli expects); each slot takes one file."""
     token = request.path_params["token"]
-    expires = _slots.pop(token, None)
-    if expires is None or expires < time.monotonic():
+    slot = _slots.pop(token, None)
+    expires, declared = slot if slot is not None else (0.0, 0)
+    if slot is None or expires < time.monotonic():
         return error(404, "There is no such upload slot (ask POST …/upload for one).",
                      "not_found")
     with tempfile.NamedTemporaryFile(prefix="ota-upload-", delete=False) as out:
@@ -150,13 +152,17 @@ async def receive_upload(request: Request) -> Response:
             received = 0
             async for chunk in request.stream():
                 received += len(chunk)
-                if received > MAX_UPLOAD:
+                if received > declared:
                     raise _TooLarge
                 out.write(chunk)
-        except BaseException as exc:  # too large, or the client went away mid-upload
+        except (_TooLarge, ClientDisconnect) as exc:  # or the client went away mid-upload
             Path(out.name).unlink(missing_ok=True)
             if isinstance(exc, _TooLarge):
-                return error(413, "The upload is too large.", "payload_too_large")
+                return error(413, "The upload is larger than the slot's declared size.",
+                             "payload_too_large")
+            return Response(status_code=400)  # nobody is listening any more
+        except BaseException:
+            Path(out.name).unlink(missing_ok=True)
             raise
     _uploads[token] = (Path(out.name), expires)
     return Response(status_code=200)

@@ -213,6 +213,28 @@ def json_or_error(body: bytes, limit: int = 64 * 1024) -> tuple[Any, JSONRespons
         return None, error(413, f"The request body is larger than {limit // 1024} KiB.",
                            "payload_too_large")
     try:
-        return json.loads(body or b"null"), None
+        value = json.loads(body or b"null")
     except (ValueError, RecursionError):
         return None, error(400, "The request body is not valid JSON.")
+    if not _encodable(value):  # escapes (or raw bytes) can spell lone surrogates
+        return None, error(400, "The request body holds text that is not valid Unicode "
+                                "(a lone surrogate).")
+    return value, None
+
+
+def _encodable(value: Any) -> bool:
+    """Every string (keys too) is valid Unicode, so it can be stored and sent back."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True

@@ -15,7 +15,7 @@ import hashlib
 import tempfile
 from pathlib import Path
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from ota_desktop.auth import may_edit
@@ -76,10 +76,13 @@ async def whoami(request: Request) -> Response:
     who = await principal(request, state)
     if isinstance(who, Response):
         return who
+    seq = request.query_params.get("seq", "")
+    at_seq = feed.fingerprint(state.store, int(seq)) if seq.isascii() and seq.isdigit() \
+        and len(seq) <= 18 else None
     return JSONResponse({"name": who.name, "role": who.role, "is_token": who.is_token,
                          "permit_protected": who.permit_protected,
                          "server": feed.server_id(state.store),
-                         "revision": feed.revision(state.store)})
+                         "revision": feed.revision(state.store), "at_seq": at_seq})
 
 
 async def configuration(request: Request) -> Response:
@@ -157,7 +160,10 @@ async def artifact(request: Request) -> Response:
                     return error(413, "The file is too large.", "payload_too_large")
                 digest.update(chunk)
                 out.write(chunk)
-        except BaseException:  # the client went away mid-upload: leave nothing behind
+        except ClientDisconnect:  # the client went away mid-upload: leave nothing behind
+            Path(out.name).unlink(missing_ok=True)
+            return Response(status_code=400)
+        except BaseException:
             Path(out.name).unlink(missing_ok=True)
             raise
     try:

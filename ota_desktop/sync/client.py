@@ -135,12 +135,15 @@ class SyncClient:
         return report
 
     async def _whoami(self, http: httpx.AsyncClient) -> None:
-        response = await http.get("/sync/whoami")
+        mine = await self._db(mirror.feed_fingerprint)
+        response = await http.get("/sync/whoami",
+                                  params={"seq": mine["seq"]} if mine else None)
         data = _json(response)
         if response.status_code != 200 or "role" not in data or "server" not in data:
             raise SyncFailed(_message(response, data))
         await self._db(mirror.set_principal, data)
-        await self._db(mirror.check_server, str(data["server"]), int(data["revision"]))
+        await self._db(mirror.check_server, str(data["server"]), int(data["revision"]),
+                       data.get("at_seq") if mine else None)
 
     async def _push(self, http: httpx.AsyncClient, client: str, report: SyncReport,
                     say: Progress) -> None:

@@ -46,6 +46,14 @@ def server_id(store: Store) -> str:
     return str(store.db.execute("SELECT uuid FROM server_identity").fetchone()[0])
 
 
+def fingerprint(store: Store, seq: int) -> dict[str, Any] | None:
+    """What operation ``seq`` is here: a mirror compares it with what it pulled, to notice a
+    server restored from an older copy that has since moved on past its cursor."""
+    row = store.db.execute("SELECT id, at, entity FROM operations WHERE id = ?",
+                           [seq]).fetchone()
+    return {"seq": row[0], "at": row[1], "entity": row[2]} if row else None
+
+
 def revision(store: Store) -> int:
     return int(store.db.execute("SELECT coalesce(max(id), 0) FROM operations").fetchone()[0])
 

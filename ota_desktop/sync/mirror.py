@@ -169,15 +169,32 @@ def link(store: Store) -> Link | None:
     return Link(**{**dict(zip(names, row, strict=True)), "active": bool(row[10])})
 
 
-def check_server(store: Store, server: str, server_revision: int) -> bool:
-    """Before pushing: if the server's file is another one, or its history went backwards
-    (restored from an older copy), forget it and start over. True when it did."""
+def feed_fingerprint(store: Store) -> dict[str, Any] | None:
+    """The last operation this mirror pulled (seq, at, entity), as it saw it."""
+    current = link(store)
+    if current is None or current.cursor == 0:
+        return None
+    row = store.db.execute("SELECT seq, at, entity FROM sync_feed WHERE seq = ?",
+                           [current.cursor]).fetchone()
+    return {"seq": row[0], "at": row[1], "entity": row[2]} if row else None
+
+
+def check_server(store: Store, server: str, server_revision: int,
+                 at_cursor: dict[str, Any] | None = None) -> bool:
+    """Before pushing: if the server's file is another one, or its history is not the one
+    this mirror pulled (restored from an older copy, even one that has since moved on past
+    the cursor), forget it and start over. True when it did."""
     current = link(store)
     assert current is not None
-    if current.server_id == server and server_revision >= current.cursor:
+    mine = feed_fingerprint(store)
+    diverged = mine is not None and at_cursor is not None and mine != at_cursor
+    lost = mine is not None and at_cursor is None
+    if current.server_id == server and server_revision >= current.cursor \
+            and not diverged and not lost:
         return False
     with store.writing():
-        if current.server_id is not None or server_revision < current.cursor:
+        if current.server_id is not None or server_revision < current.cursor or diverged \
+                or lost:
             forget_server(store)
         store.db.execute("UPDATE sync_link SET server_id = ?", [server])
     return True
@@ -353,7 +370,7 @@ def resolve(store: Store, item_id: int, keep: Literal["mine", "theirs"]) -> None
     current version ("mine"), or keep the server's and discard the queued edit ("theirs").
     A pending edit can be discarded too (the next sync shows the server's version)."""
     row = store.db.execute("SELECT state, sent_at FROM sync_outbox WHERE id = ?",
-                           [item_id]).fetchone()
+                           [item_id]).fetchone() if 0 < item_id < 2**62 else None
     if row is None:
         raise NotFound(f"There is no queued edit {item_id}.")
     _refuse_if_sending(row[0], row[1])
@@ -403,11 +420,11 @@ def apply_configuration(store: Store, snapshot: dict[str, Any], actor: str = "lo
                 f"INSERT INTO {name} ({', '.join(columns)}) VALUES "
                 f"({', '.join('?' * len(columns))})", rows)
         _keep_devices_in_their_cohorts(store, old_cohorts)
-        _settle(store)
         refreshed = ProjectService(store).last_operation_id()
         db.execute("UPDATE sync_link SET cursor = ?, refreshed_op = ?",
                    [snapshot["revision"], refreshed])
         _rebase(store, actor)
+        _settle(store)  # after the rebase: an edit that no longer applies settles now too
 
 
 def needs_refresh(store: Store) -> bool:

@@ -263,3 +263,84 @@ def test_a_desktops_own_edits_do_not_make_it_read_the_whole_fleet_again(fleet,
     staged = "SELECT serial FROM devices WHERE staged = 1 ORDER BY serial"
     assert Store.open(m).db.execute(staged).fetchall() == \
         Store.open(db).db.execute(staged).fetchall()
+
+
+def test_a_lone_surrogate_anywhere_in_a_body_is_a_400_and_the_feed_stays_readable(
+        fleet) -> None:
+    server, token, db = fleet
+    release = {"type": "CreateRelease", "software_type": "main", "version": "8.0",
+               "payloads": [{"filename": "a", "size": 1, "sha256": "", "sha1": "", "md5": "",
+                             "attributes": {"hardware_version": "\ud800"}}]}
+    bodies = [
+        ("/changes", {"client": "c" * 16, "changes": [
+            {"id": "surrogate-1", "base_revision": 0, "change": release}]}),
+        ("/sync/devices/lookup", {"serials": ["\ud800"]}),
+        ("/cohorts/beta/devices", {"serials": ["\ud800"]}),
+        ("/deployments", {"cohort": "\ud800", "release": "2.0"}),
+    ]
+    import json as _json
+    with server.client(headers={"Authorization": f"Bearer {token}",
+                                "Content-Type": "application/json"}) as http:
+        for path, body in bodies:
+            raw = _json.dumps(body)  # ensure_ascii: the surrogate travels as \\ud800
+            r = http.post(PREFIX + path, content=raw)
+            assert r.status_code == 400, (path, r.text)
+        assert http.get(PREFIX + "/changes", params={"after": 0}).status_code == 200
+        assert http.get(PREFIX + "/releases").status_code == 200
+
+
+def test_a_restored_server_that_moved_past_the_cursor_is_still_noticed(start_server,
+                                                                      tmp_path) -> None:
+    path = tmp_path / "server.db"
+    store = Store.open(path)
+    write_demo(store, scale=0.001)
+    token = ProjectService(store).create_token("desk", permit_protected=True)
+    store.close()
+    older = tmp_path / "older.db"
+    shutil.copyfile(path, older)
+    port = free_port()
+    server = start_server(path, port=port)
+    m = new_mirror(tmp_path, "m", server.url, token)
+    sync(m)
+    mirror.apply_local(Store.open(m), CreateCohort("only-on-the-lost-server"))
+    sync(m)
+    server.stop()
+    restored = ProjectService(Store.open(older))  # the backup, then others carry on: the
+    restored.update_cohort("beta", name="Renamed after the restore")  # rename takes the
+    for i in range(5):  # sequence number the mirror last saw, and the server moves past it
+        restored.create_cohort(f"after-restore-{i}")
+    start_server(older, port=port)
+    mirror.apply_local(Store.open(m), UpdateCohort("beta", name="Mine"))
+    report = sync(m)
+    assert report.conflicts == 1  # not silently over the other rename
+    assert next(c for c in Store.open(older).cohorts() if c.slug == "beta").name == \
+        "Renamed after the restore"
+    assert config_without_devices(m) == config_without_devices(older)
+
+
+def test_small_cli_and_upload_leftovers(fleet, small_demo, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    server, token, db = fleet
+
+    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ota_desktop", *args], input=stdin,
+                              capture_output=True, text=True, timeout=60)
+
+    zero = cli("cohort", "create", "--db", str(db), "--slug", "z", "--polling-interval", "0")
+    assert zero.returncode == 2 and "polling interval" in zero.stderr
+    missing = tmp_path / "never.db"
+    refused = cli("sync", "connect", "--db", str(missing), "--url", server.url,
+                  "--token-stdin", stdin="oat_wrong\n")
+    assert refused.returncode == 1 and not missing.exists()
+    linked = tmp_path / "linked.db"
+    assert cli("sync", "connect", "--db", str(linked), "--url", server.url, "--token-stdin",
+               stdin=token + "\n").returncode == 0
+    huge = cli("sync", "resolve", "--db", str(linked), "99999999999999999999999", "--keep",
+               "theirs")
+    assert huge.returncode == 2 and "Traceback" not in huge.stderr
+    with server.client(headers={"Authorization": f"Bearer {token}"}) as http:
+        slot = http.post(PREFIX + "/upload", json={"size": 5}).json()["data"]
+        big = http.put(slot["upload_url"].replace(server.url, ""), content=b"x" * 100_000)
+    assert big.status_code == 413
