@@ -79,7 +79,7 @@ class ProjectController(QObject):
         """Apply ``change``; returns the ids of the operations it recorded (for undo)."""
         self.service()  # a clear error without a project
         assert self.store is not None
-        with _busy_as_error():
+        with busy_as_error():
             ops = mirror.apply_local(self.store, change, actor=self.actor)
         self._after_edit()
         return ops
@@ -88,7 +88,7 @@ class ProjectController(QObject):
         """Undo operations newest first; returns the ids of the undo operations."""
         self.service()
         assert self.store is not None
-        with _busy_as_error():
+        with busy_as_error():
             undo_ids = mirror.revert_local(self.store, operation_ids, actor=self.actor)
         self._after_edit()
         return undo_ids
@@ -234,7 +234,7 @@ def _slug(name: str) -> str:
 
 
 @contextlib.contextmanager
-def _busy_as_error() -> Iterator[None]:
+def busy_as_error() -> Iterator[None]:
     """SQLite gave up waiting for the write lock (a long sync step holds it): a sentence for
     the user, and nothing changed."""
     try:

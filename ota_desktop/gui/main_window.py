@@ -206,6 +206,12 @@ class MainWindow(QMainWindow):
         self._keep(dialog)
         return dialog
 
+    def _on_disconnect(self) -> None:
+        try:
+            self.sync.disconnect()
+        except OtaError as exc:
+            self._on_failed(str(exc))
+
     def _on_sync_status(self, state: SyncStatus) -> None:
         self.sync_action.setEnabled(state.linked)
         self.disconnect_action.setEnabled(state.linked)
@@ -216,6 +222,7 @@ class MainWindow(QMainWindow):
             # the mirror now holds the server's rows: local undo steps no longer apply
             self.undo_stack.clear()
             message += " Undo history cleared: the project was refreshed from the server."
+            self._notice = message  # shown after the matrix recomputed (its message follows)
         self.ui.statusBar.showMessage(message, 10000)
 
     def _on_sync_progress(self, what: str, done: int, total: int) -> None:
@@ -301,6 +308,7 @@ class MainWindow(QMainWindow):
         self.ui.statusBar.addPermanentWidget(self.serving_label)
         self.sync_button = SyncStatusButton(self)
         self._sync_message = ""
+        self._notice = ""
         self.ui.statusBar.addPermanentWidget(self.sync_button)
         self.ui.menuProject.addSeparator()
         self.connect_action = self.ui.menuProject.addAction("&Connect to Server…")
@@ -355,7 +363,7 @@ class MainWindow(QMainWindow):
         self.connect_action.triggered.connect(self.open_connect)
         self.sync_action.triggered.connect(self.sync.sync_now)
         self.sync_status_action.triggered.connect(self.open_sync_status)
-        self.disconnect_action.triggered.connect(self.sync.disconnect)
+        self.disconnect_action.triggered.connect(self._on_disconnect)
         self.sync.statusChanged.connect(self._on_sync_status)
         self.sync_button.clicked.connect(self.open_sync_status)
         self.sync.statusChanged.connect(self.sync_button.show_status)
@@ -412,8 +420,12 @@ class MainWindow(QMainWindow):
         if staged:
             parts.append(f"{len(staged)} staged rollout{'s' if len(staged) != 1 else ''}")
         self.ui.summaryLabel.setText(" · ".join(parts))
-        self.ui.statusBar.showMessage(f"Version matrix of {matrix.cohort} / "
-                                      f"{matrix.software_type} is up to date.", 5000)
+        if self._notice:  # a sync's news outranks "up to date"
+            self.ui.statusBar.showMessage(self._notice, 10000)
+            self._notice = ""
+        else:
+            self.ui.statusBar.showMessage(f"Version matrix of {matrix.cohort} / "
+                                          f"{matrix.software_type} is up to date.", 5000)
         self.matrixShown.emit(matrix)
 
     def _on_progress(self, message: str, done: int, total: int) -> None:

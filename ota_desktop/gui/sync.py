@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from ota_desktop.errors import OtaError
-from ota_desktop.gui.controller import ProjectController
+from ota_desktop.gui.controller import ProjectController, busy_as_error
 from ota_desktop.gui.widgets import error_label
 from ota_desktop.model import ReleaseRef
 from ota_desktop.sync import mirror
@@ -96,23 +96,30 @@ class SyncController(QObject):
         store = self.controller.store
         if store is None:
             raise OtaError("Open or create a project first.")
-        mirror.connect(store, url, org, project, credential)
         self._stop_running()
+        with busy_as_error():
+            mirror.connect(store, url, org, project, credential)
         self.offline = False
         self.timer.start()
         self.emit_status()
         self.sync_now()
 
     def disconnect(self) -> None:
+        """Stop syncing (the running sync is cancelled first, the timer too, even if the
+        file is too busy to record it; then the user is told to try again)."""
         self._stop_running()
-        if self.controller.store is not None:
-            mirror.disconnect(self.controller.store)
         self.timer.stop()
-        self.emit_status()
+        try:
+            if self.controller.store is not None:
+                with busy_as_error():
+                    mirror.disconnect(self.controller.store)
+        finally:
+            self.emit_status()
 
     def resolve(self, item_id: int, keep: str) -> None:
         assert self.controller.store is not None
-        mirror.resolve(self.controller.store, item_id, keep)  # type: ignore[arg-type]
+        with busy_as_error():
+            mirror.resolve(self.controller.store, item_id, keep)  # type: ignore[arg-type]
         self.emit_status()
         self.sync_now()
 
@@ -275,8 +282,10 @@ class ConnectDialog(QDialog):
             return str(exc)
         if not self.org_edit.text().strip() or not self.project_edit.text().strip():
             return "Name the organization and project (any text for an OTA Desktop server)."
-        if self.kind_combo.currentIndex() == 0 and not self.token_edit.text().startswith("oat_"):
-            return "An organization auth token starts with oat_."
+        token = self.token_edit.text().strip()
+        if self.kind_combo.currentIndex() == 0 and (not token.startswith("oat_")
+                                                    or len(token) < 12):
+            return "An organization auth token starts with oat_ (paste the whole token)."
         if self.kind_combo.currentIndex() == 1 and (not self.user_edit.text().strip()
                                                     or not self.password_edit.text()):
             return "Enter the user name and password."
@@ -467,7 +476,7 @@ class SyncDialog(QDialog):
     def _resolve(self, item_id: int, keep: str) -> bool:
         try:
             self.sync.resolve(item_id, keep)
-        except OtaError as exc:  # e.g. it is being sent right now, or was resolved already
+        except OtaError as exc:  # being sent right now, resolved already, or the file busy
             QMessageBox.information(self, "Sync", str(exc))
             self.reload()
             return False

@@ -135,6 +135,8 @@ def check_url(url: str) -> str:
         raise BadInput("The server address starts with http:// or https://.")
     if not parts.hostname:
         raise BadInput("The server address needs a host, e.g. http://127.0.0.1:8000.")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise BadInput("The server address cannot contain spaces.")
     if port is not None and not 0 < port < 65536:
         raise BadInput("The port is between 1 and 65535.")
     if parts.query or parts.fragment:

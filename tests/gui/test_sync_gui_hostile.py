@@ -135,3 +135,32 @@ def test_reconnecting_under_another_host_name_keeps_queued_edits(linked_window, 
     assert notes(db) == "queued while disconnected"
 
 
+
+
+def test_link_actions_on_a_busy_file_say_so_and_stop_syncing(linked_window, qtbot,
+                                                             monkeypatch) -> None:
+    import ota_desktop.gui.sync as gui_sync
+
+    window, server, token, db, local = linked_window
+    shown: list[str] = []
+    monkeypatch.setattr(window, "_on_failed", shown.append)
+
+    def busy(*_args, **_kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(gui_sync.mirror, "disconnect", busy)
+    window.sync.timer.start()
+    window._on_disconnect()
+    assert shown and "busy" in shown[-1] and "nothing was changed" in shown[-1]
+    assert not window.sync.timer.isActive() and not window.sync.running
+
+
+def test_the_undo_cleared_sentence_survives_the_matrix_refresh(linked_window, qtbot) -> None:
+    window, server, token, db, local = linked_window
+    assert window.run_change(EditRelease(R30, notes="to be sent"))
+    assert window.undo_stack.count() == 1
+    with qtbot.waitSignal(window.matrixShown, timeout=30_000):
+        window.sync.sync_now()
+    qtbot.waitUntil(lambda: window.undo_stack.count() == 0, timeout=30_000)
+    qtbot.waitUntil(lambda: "Undo history cleared" in window.ui.statusBar.currentMessage(),
+                    timeout=10_000)
