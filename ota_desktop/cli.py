@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("serve", "serve the device-facing API (Latest Release, hawkBit DDI, artifacts)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--sign", action="store_true",
+                   help="unlock the signing key (passphrase from stdin): payloads uploaded or "
+                        "pushed to this server are signed as they arrive")
 
     p = command("versions", "sort versions by a scheme", db=False)
     p.add_argument("--scheme", choices=SCHEME_NAMES, default="natural")
@@ -73,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ota_desktop.cli_sync import register as register_sync
 
     _COMMANDS.update(register_sync(sub, command))
+    from ota_desktop.cli_signing import register as register_signing
+
+    _COMMANDS.update(register_signing(sub, command))
     return parser
 
 
@@ -245,11 +251,19 @@ def _matrix_text(data: dict[str, Any]) -> str:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from ota_desktop.server.app import serve
 
-    _open_existing(args.db).close()
+    store = _open_existing(args.db)
     if not 0 < args.port < 65536:
         raise BadInput("--port is between 1 and 65535.")
-    print(f"Serving {args.db} on http://{args.host}:{args.port}/ (Ctrl+C stops).")
-    serve(args.db, args.host, args.port)
+    signer = None
+    if args.sign:
+        from ota_desktop.service import ProjectService
+
+        passphrase = sys.stdin.readline().rstrip("\r\n")
+        signer = ProjectService(store).signing_key(passphrase)
+    store.close()
+    print(f"Serving {args.db} on http://{args.host}:{args.port}/ (Ctrl+C stops)"
+          + ("; signing new payloads." if signer is not None else "."), flush=True)
+    serve(args.db, args.host, args.port, signer)
     return 0
 
 

@@ -88,6 +88,8 @@ def register(sub: Any, command: AddCommand) -> dict[str, Command]:
     p.add_argument("--attribute", action="append", default=[], metavar="K=V")
     p.add_argument("file", type=Path)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--sign", action="store_true",
+                   help="sign it with the project key (passphrase from stdin)")
 
     for name, help_text in (("activate", "activate a release in a cohort"),
                             ("deactivate", "pull (abort) a release's activation in a cohort")):
@@ -211,14 +213,26 @@ def _cmd_payload(args: argparse.Namespace) -> int:
     service = _service(args.db)
     ref = _ref(args)
     service._release_id(ref)  # a clear error before hashing a large file
+    signer = None
+    if args.sign:  # unlock first: a wrong passphrase stops before anything is stored
+        signer = service.signing_key(sys.stdin.readline().rstrip("\r\n"))
     attributes = {"hardware_version": args.hardware_version, **_parse_attributes(args.attribute)}
     stored = ArtifactStore(artifact_root(args.db)).add_file(args.file)
     _edit(args.db, EditRelease(ref, payloads=(NewPayload(
         stored.filename, stored.size, stored.sha256, stored.sha1, stored.md5, attributes),)))
     payload_id = service.last_payload_id()
+    signature = None
+    if signer is not None:
+        from ota_desktop import signing
+
+        signature = signing.sign(signer, stored.sha256)
+        with service.operation("payload.sign", "payloads") as op:
+            service.db.execute("UPDATE payloads SET signature = ? WHERE id = ?",
+                               [signature, payload_id])
+            op.after = {"signed": [payload_id]}
     info = {"id": payload_id, "filename": stored.filename, "size": stored.size,
             "sha256": stored.sha256, "sha1": stored.sha1, "md5": stored.md5,
-            "attributes": attributes}
+            "attributes": attributes, "signature": signature}
     print(json.dumps(info, indent=2) if args.json
           else f"Added {stored.filename} ({stored.size:,} bytes, sha256 {stored.sha256}).")
     return 0

@@ -96,6 +96,7 @@ def create_app(path: Path, state: ServerState | None = None) -> Starlette:
         Route(management.PREFIX + "/deployments/{deployment_id}", management.deployment,
               methods=["DELETE"]),
         *_management_routes(management.PREFIX),
+        Route("/api/v0/signing-key.pem", downloads.signing_key, methods=["GET"]),
         Route("/api/v0/openapi.json", openapi, include_in_schema=False),
         Route("/api/v0/health", health, include_in_schema=False),
     ]
@@ -127,8 +128,16 @@ def _management_routes(prefix: str) -> list[Route]:
     ]
 
 
-def serve(path: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(path: Path, host: str = "127.0.0.1", port: int = 8000,
+          signer: Any = None) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(path), host=host, port=port, log_level="warning",
-                access_log=False)
+    state = ServerState(path, signer=signer) if signer is not None else None
+    app = create_app(path, state)
+    if state is not None:
+        state.start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        if state is not None:
+            state.stop()

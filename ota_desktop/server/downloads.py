@@ -17,9 +17,10 @@ from pathlib import Path
 
 import brotli
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from ota_desktop.server.state import ServerState, error, parse_id
+from ota_desktop.service.signing import public_key
 
 SAMPLE = 64 * 1024
 _compressing: set[Path] = set()
@@ -90,6 +91,38 @@ def _ignore_malformed_range(request: Request) -> None:
         request.__dict__.pop("_headers", None)
 
 
+async def signature(request: Request) -> Response:
+    """The detached signature of a payload (base64 text of its sha256, signed).
+    ---
+    responses:
+      200: {description: the signature}
+      404: {description: no such payload, or it is not signed}
+    """
+    state: ServerState = request.app.state.ota
+    payload_id = parse_id(request.path_params["payload_id"])
+    payload = state.payload(payload_id) if payload_id is not None else None
+    if payload is None or f"{payload.filename}.sig" != request.path_params["filename"]:
+        return error(404, "No such artifact.", "not_found")
+    if not payload.signature:
+        return error(404, "This payload is not signed.", "not_found")
+    return PlainTextResponse(payload.signature + "\n")
+
+
+async def signing_key(request: Request) -> Response:
+    """The project's public signing key (PEM).
+    ---
+    responses:
+      200: {description: the public key}
+      404: {description: the project has no signing key}
+    """
+    state: ServerState = request.app.state.ota
+    found = public_key(state.store)
+    if found is None:
+        return error(404, "This project has no signing key.", "not_found")
+    return PlainTextResponse(found[1], headers={"x-signature-algorithm": found[0]},
+                             media_type="application/x-pem-file")
+
+
 async def artifact(request: Request) -> Response:
     """Download a payload file.
     ---
@@ -105,6 +138,9 @@ async def artifact(request: Request) -> Response:
     if payload_id is None:
         return error(404, "No such artifact.", "not_found")
     payload = state.payload(payload_id)
+    if payload is not None and request.path_params["filename"] == f"{payload.filename}.sig" \
+            and request.method == "GET":
+        return await signature(request)  # the detached signature beside the file
     if payload is None or payload.filename != request.path_params["filename"]:
         return error(404, "No such artifact.", "not_found")
     path = state.artifacts.path_for(payload.sha256) if payload.sha256 else None

@@ -79,6 +79,11 @@ def release_json(request: Request, decision: Decision) -> dict[str, Any]:
             "hardware_version": payload.attributes.get("hardware_version", ""),
             "filename": payload.filename, "file_size": payload.size, "md5": payload.md5,
             "sha1": payload.sha1, "sha256": payload.sha256, "url": artifact_url(request, payload),
+            # base64 signature of the file's sha256 by the project signing key (or null);
+            # the key is at /api/v0/signing-key.pem, the detached form at url + ".sig"
+            "signature": payload.signature,
+            "signature_url": artifact_url(request, payload) + ".sig"
+            if payload.signature else None,
         }],
     }
 

@@ -25,7 +25,6 @@ from ota_desktop.changes import Activate, Pull
 from ota_desktop.errors import BadInput, Forbidden, NotFound, OtaError
 from ota_desktop.model import ReleaseRef
 from ota_desktop.server.state import ServerState, base_url, error, json_or_error
-from ota_desktop.service import ProjectService
 from ota_desktop.service.access import (
     known_password,
     principal_for_token,
@@ -186,7 +185,7 @@ async def ota_payload(request: Request) -> Response:
     if upload is None:
         return error(400, "Unknown upload token: upload the file first.")
     path = upload[0]
-    service = ProjectService(state.store, principal=who)
+    service = state.service(who)
     try:
         stored = state.artifacts.add_file(path)
         if stored.md5 != info["md5"]:
@@ -295,7 +294,7 @@ async def deployments(request: Request) -> Response:
         return error(400, "cohort is required.")
     kind = body.get("type", "normal")
     percent = body.get("rollout_percent")
-    service = ProjectService(state.store, principal=who)
+    service = state.service(who)
     try:
         ref = _ref_from(config.software_types, body.get("release"))
         if kind == "staged_rollout":
@@ -325,7 +324,7 @@ async def deployment(request: Request) -> Response:
     release = row["release"].split("→") if row["is_delta"] else row["release"]
     try:
         ref = _ref_from((row["software_type"],), release)
-        Pull(ref, row["cohort"]).apply(ProjectService(state.store, principal=who))
+        Pull(ref, row["cohort"]).apply(state.service(who))
     except OtaError as exc:
         return refusal(exc)
     return Response(status_code=204)

@@ -26,7 +26,6 @@ from ota_desktop.errors import BadInput, OtaError
 from ota_desktop.model import Cohort, ReleaseRef
 from ota_desktop.server.management import principal, refusal
 from ota_desktop.server.state import ServerState, error, json_or_error
-from ota_desktop.service import ProjectService
 
 DEVICE_PAGE = 1000
 
@@ -52,7 +51,7 @@ async def _body(request: Request, limit: int = 1024 * 1024) -> dict[str, Any] | 
 
 def _apply(state: ServerState, who: Principal, change: Change) -> Response | None:
     try:
-        change.apply(ProjectService(state.store, principal=who))
+        change.apply(state.service(who))
     except OtaError as exc:
         return refusal(exc)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -221,7 +220,7 @@ async def cohort_devices(request: Request) -> Response:
         return error(400, "serials is a non-empty list of device serials.")
     slug = request.path_params["slug"]
     try:
-        result = ProjectService(state.store, principal=who).move_devices(serials, slug)
+        result = state.service(who).move_devices(serials, slug)
     except OtaError as exc:
         return refusal(exc)
     return _ok(dataclasses.asdict(result))

@@ -33,8 +33,10 @@ class Counters:
 
 
 class ServerState:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, signer: Any = None) -> None:
         self.path = path
+        #: the unlocked signing key: payloads uploaded or pushed here are signed on arrival
+        self.signer = signer
         self._local = threading.local()
         self._stores: list[Store] = []
         self.artifacts = ArtifactStore(artifact_root(path))
@@ -67,6 +69,12 @@ class ServerState:
             store = self._local.store = Store.open(self.path)
             self._stores.append(store)
         return store
+
+    def service(self, who: Any) -> Any:
+        """The service as ``who``, signing new payloads when a key is unlocked."""
+        from ota_desktop.service import ProjectService
+
+        return ProjectService(self.store, principal=who, signer=self.signer)
 
     def start(self) -> None:
         self.writer.start()

@@ -55,7 +55,8 @@ async def changes(request: Request) -> Response:
             or not 8 <= len(body["client"]) <= 64:
         return error(400, "client (the pushing mirror's id, 8–64 characters) is required.")
     try:
-        outcome = feed.push(state.store, who, body["client"], body.get("changes"))
+        outcome = feed.push(state.store, who, body["client"], body.get("changes"),
+                            state.signer)
     except BadInput as exc:
         return error(400, str(exc))
     data: dict[str, object] = {"applied": outcome.applied}

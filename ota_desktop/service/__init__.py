@@ -10,10 +10,12 @@ from ota_desktop.service.activations import ActivationEdits
 from ota_desktop.service.base import Clock, Operation, utc_now
 from ota_desktop.service.fleet import FleetEdits, MoveResult, NewDevice
 from ota_desktop.service.releases import ReleaseEdits
+from ota_desktop.service.signing import SigningEdits
 from ota_desktop.service.undo import UndoEdits
 
 
-class ProjectService(ReleaseEdits, ActivationEdits, FleetEdits, UndoEdits, AccessEdits):
+class ProjectService(ReleaseEdits, ActivationEdits, FleetEdits, UndoEdits, AccessEdits,
+                     SigningEdits):
     """All of a project's mutations, split by role across the mixins it combines."""
 
 

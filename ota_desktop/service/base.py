@@ -35,8 +35,10 @@ MANAGER_ONLY = ("user.", "token.", "project.", "software_type.")
 
 class ServiceBase:
     def __init__(self, store: Store, actor: str = "local", clock: Clock = utc_now,
-                 principal: Principal | None = None) -> None:
+                 principal: Principal | None = None, signer: Any = None) -> None:
         self.store = store
+        #: the unlocked project signing key, when payloads are to be signed as they are added
+        self.signer = signer
         self.db = store.db
         self.principal = principal or Principal(actor)
         self.actor = self.principal.name

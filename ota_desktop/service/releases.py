@@ -70,14 +70,19 @@ class ReleaseEdits(ServiceBase):
                 raise BadInput(f"A payload's {what} are text keys and text values.")
         column, release_id = self._release_id(ref)
         attrs = dict(attributes or {})
+        signature = None
+        if self.signer is not None and len(sha256) == 64:
+            from ota_desktop import signing
+
+            signature = signing.sign(self.signer, sha256)
         after = {"filename": filename, "size": size, "sha256": sha256, "attributes": attrs,
                  **({"extra": dict(extra)} if extra else {})}
         with self.operation("payload.add", f"payload:{filename}") as op:
             cursor = self.db.execute(
                 f"INSERT INTO payloads ({column}, filename, size, sha256, sha1, md5, attributes, "
-                "extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "extra, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [release_id, filename, size, sha256, sha1, md5, attributes_key(attrs),
-                 json.dumps(dict(sorted((extra or {}).items())))],
+                 json.dumps(dict(sorted((extra or {}).items()))), signature],
             )
             op.after = {**after, "id": int(cursor.lastrowid or 0), "ref": vars(ref)}
         return int(cursor.lastrowid or 0)

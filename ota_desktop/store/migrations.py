@@ -231,6 +231,17 @@ MIGRATIONS.append((
     """,
 ))
 
+MIGRATIONS.append((
+    5,
+    "payload signing key",
+    """
+    CREATE TABLE signing_key (
+        id INTEGER PRIMARY KEY CHECK (id = 1), algorithm TEXT NOT NULL,
+        public_pem TEXT NOT NULL, private_pem TEXT NOT NULL, created_at TEXT NOT NULL
+    );
+    """,
+))
+
 LATEST = MIGRATIONS[-1][0]
 
 

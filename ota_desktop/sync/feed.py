@@ -132,7 +132,8 @@ class _Conflict(Exception):
         self.server_ops = server_ops
 
 
-def push(store: Store, principal: Principal, client: str, items: Any) -> PushOutcome:
+def push(store: Store, principal: Principal, client: str, items: Any,
+         signer: Any = None) -> PushOutcome:
     """Apply queued changes in order; stop at the first that conflicts or is refused."""
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise BadInput("changes must be a list of objects.")
@@ -160,7 +161,7 @@ def push(store: Store, principal: Principal, client: str, items: Any) -> PushOut
             continue
         try:
             change = change_from_json(item.get("change"))
-            seq = _apply_one(store, principal, client, uid, base, change, digest)
+            seq = _apply_one(store, principal, client, uid, base, change, digest, signer)
         except _Conflict as conflict:
             outcome.status = 409
             outcome.problem = {"id": uid, "yours": {"description": change.describe(),
@@ -185,12 +186,12 @@ def _digest(client: str, change: Any) -> str:
 
 
 def _apply_one(store: Store, principal: Principal, client: str, uid: str, base: int,
-               change: Any, digest: str) -> int:
+               change: Any, digest: str, signer: Any = None) -> int:
     db = store.db
     first = revision(store)
     try:
         with db.atomic():  # a conflict raises out of it, so nothing of the change stays
-            change.apply(ProjectService(store, principal=principal))
+            change.apply(ProjectService(store, principal=principal, signer=signer))
             mine = db.execute("SELECT kind, entity, after FROM operations WHERE id > ?",
                               [first]).fetchall()
             keys: set[str] = set()

@@ -49,8 +49,8 @@ def start_server() -> Iterator[Callable[[Path], RunningServer]]:
     """Start the real ASGI app with uvicorn on a free loopback port."""
     running: list[tuple[uvicorn.Server, threading.Thread, ServerState]] = []
 
-    def start(path: Path, port: int | None = None) -> RunningServer:
-        state = ServerState(path)
+    def start(path: Path, port: int | None = None, signer: object = None) -> RunningServer:
+        state = ServerState(path, signer=signer)
         state.start()
         port = port or free_port()
         server = uvicorn.Server(uvicorn.Config(create_app(path, state), host="127.0.0.1",

@@ -35,7 +35,7 @@ def test_200_carries_every_field(server) -> None:
     assert body["revision"] == "v2.0" and "highest applicable" in body["reason"]
     (art,) = body["artifacts"]
     assert set(art) == {"id", "type", "hardware_version", "filename", "file_size", "md5", "sha1",
-                        "sha256", "url"}
+                        "sha256", "url", "signature", "signature_url"}
     assert (art["filename"], art["file_size"], art["hardware_version"]) == (
         "main-2.0.swu", 14000, "evt")
     assert art["url"].startswith(server.url + "/api/v0/artifacts/")
