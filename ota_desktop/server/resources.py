@@ -92,25 +92,25 @@ def _release_json(release: Any) -> dict[str, Any]:
     return out
 
 
-async def releases(request: Request) -> Response:
+async def _listing(request: Request, deltas: bool) -> Response:
+    """Full (or Delta) releases, optionally of one software type."""
     caller = await _caller(request)
     if isinstance(caller, Response):
         return caller
     state, _ = caller
     wanted = request.query_params.get("software_type")
     config = state.config()
-    return _ok([_release_json(r) for r in config.releases
+    found = config.delta_releases if deltas else config.releases
+    return _ok([_release_json(r) for r in found
                 if wanted is None or r.software_type == wanted])
 
 
+async def releases(request: Request) -> Response:
+    return await _listing(request, deltas=False)
+
+
 async def delta_releases(request: Request) -> Response:
-    caller = await _caller(request)
-    if isinstance(caller, Response):
-        return caller
-    state, _ = caller
-    wanted = request.query_params.get("software_type")
-    return _ok([_release_json(d) for d in state.config().delta_releases
-                if wanted is None or d.software_type == wanted])
+    return await _listing(request, deltas=True)
 
 
 async def release(request: Request) -> Response:

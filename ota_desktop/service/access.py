@@ -74,14 +74,6 @@ def principal_for_user(store: object, name: str) -> Principal | None:
     return Principal(row[0], row[1]) if row else None
 
 
-def principal_for_password(store: object, name: str, password: str) -> Principal | None:
-    """The user's principal when the password matches, else None (blocking: scrypt)."""
-    row = user_credentials(store, name)
-    if row is None or not verify_password(row, password):
-        return None
-    return Principal(row[0], row[1])  # type: ignore[arg-type]
-
-
 def user_credentials(store: object, name: str) -> tuple[str, str, str | None] | None:
     db = store.db  # type: ignore[attr-defined]
     row = db.execute("SELECT name, role, password_hash FROM users WHERE name = ?",

@@ -189,17 +189,15 @@ def check_server(store: Store, server: str, server_revision: int,
     current = link(store)
     assert current is not None
     mine = feed_fingerprint(store)
-    diverged = mine is not None and at_cursor is not None and mine != at_cursor
-    lost = mine is not None and at_cursor is None
-    if current.server_id == server and server_revision >= current.cursor \
-            and not diverged and not lost:
+    same_history = server_revision >= current.cursor and (mine is None or mine == at_cursor)
+    if current.server_id == server and same_history:
         return False
+    forget = current.server_id is not None or not same_history  # else: first contact
     with store.writing():
-        if current.server_id is not None or server_revision < current.cursor or diverged \
-                or lost:
+        if forget:
             forget_server(store)
         store.db.execute("UPDATE sync_link SET server_id = ?", [server])
-    return True
+    return forget
 
 
 def _refreshed_op(store: Store) -> int:
@@ -406,7 +404,10 @@ def apply_configuration(store: Store, snapshot: dict[str, Any], actor: str = "lo
     still waiting to go up; one transaction, so a crash leaves the old state whole."""
     db = store.db
     tables = snapshot["tables"]
-    first_refresh = (link(store) or _no_link()).cursor == 0
+    current = link(store)
+    if current is None:
+        raise RuleViolation("This project is not connected to a server.")
+    first_refresh = current.cursor == 0
     with store.writing():
         db.execute("PRAGMA defer_foreign_keys = ON")
         if first_refresh:  # a mirror mirrors: the server's fleet replaces any local one
@@ -516,10 +517,6 @@ def _keep_devices_in_their_cohorts(store: Store, old: dict[int, str]) -> None:
             raise RuleViolation("The server's project has no default cohort.")
         db.execute(f"UPDATE devices SET cohort_id = ?{', staged = 0' if changed else ''} "
                    "WHERE cohort_id = ?", [new_id, -old_id])
-
-
-def _no_link() -> Link:
-    raise RuleViolation("This project is not connected to a server.")
 
 
 def _rebase(store: Store, actor: str) -> None:

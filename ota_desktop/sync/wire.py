@@ -17,7 +17,6 @@ from typing import Any
 from ota_desktop import changes
 from ota_desktop.changes import Change
 from ota_desktop.errors import BadInput
-from ota_desktop.model import ReleaseRef
 
 KINDS: dict[str, type[Any]] = {cls.__name__: cls for cls in (
     changes.Activate, changes.SetRollout, changes.Pull, changes.CreateRelease,
@@ -112,4 +111,4 @@ def _value(value: Any, hint: Any, path: str) -> Any:
     raise BadInput(f"{path} cannot be set in a pushed change.")
 
 
-__all__ = ["KINDS", "ReleaseRef", "change_from_json", "change_to_json"]
+__all__ = ["KINDS", "change_from_json", "change_to_json"]
