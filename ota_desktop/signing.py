@@ -51,6 +51,13 @@ def encrypted_pem(key: PrivateKey, passphrase: str) -> str:
         serialization.BestAvailableEncryption(passphrase.encode("utf-8"))).decode("ascii")
 
 
+def unencrypted_pem(key: PrivateKey) -> str:
+    """A private key as plain PKCS#8 PEM: only for a factory station's own key, which signs
+    its check-in bundles unattended and never leaves the station's file."""
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode("ascii")
+
+
 def public_pem(key: PrivateKey | PublicKey) -> str:
     public = key.public_key() if isinstance(key, (ed25519.Ed25519PrivateKey,
                                                   ec.EllipticCurvePrivateKey)) else key

@@ -58,7 +58,9 @@ class SigningEdits(ServiceBase):
 
 
 def public_key(store: object) -> tuple[str, str] | None:
-    """(algorithm, public PEM) of the project's signing key, or None."""
+    """(algorithm, public PEM) of the project's signing key, or None. A factory station has
+    only the public half, from the bundles it took."""
     row = store.db.execute(  # type: ignore[attr-defined]
-        "SELECT algorithm, public_pem FROM signing_key").fetchone()
+        "SELECT algorithm, public_pem FROM signing_key UNION ALL "
+        "SELECT algorithm, public_pem FROM bundle_source").fetchone()
     return (row[0], row[1]) if row else None

@@ -242,6 +242,36 @@ MIGRATIONS.append((
     """,
 ))
 
+MIGRATIONS.append((
+    6,
+    "offline bundles: what this file exported, the project a station takes bundles from, the "
+    "station's own key, and the stations a project takes check-ins from",
+    """
+    CREATE TABLE bundle_exports (
+        id INTEGER PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('releases', 'checkins')),
+        at TEXT NOT NULL, summary TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE bundle_source (
+        id INTEGER PRIMARY KEY CHECK (id = 1), project_id TEXT NOT NULL, slug TEXT NOT NULL,
+        algorithm TEXT NOT NULL, public_pem TEXT NOT NULL, last_seq INTEGER NOT NULL,
+        imported_at TEXT NOT NULL
+    );
+    CREATE TABLE station_key (
+        id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT NOT NULL, algorithm TEXT NOT NULL,
+        public_pem TEXT NOT NULL, private_pem TEXT NOT NULL, created_at TEXT NOT NULL
+    );
+    CREATE TABLE bundle_stations (
+        fingerprint TEXT PRIMARY KEY, name TEXT NOT NULL, algorithm TEXT NOT NULL,
+        public_pem TEXT NOT NULL, last_seq INTEGER NOT NULL DEFAULT 0,
+        trusted_at TEXT NOT NULL, last_import_at TEXT
+    );
+    CREATE TABLE bundle_imports (
+        id INTEGER PRIMARY KEY, kind TEXT NOT NULL, source TEXT NOT NULL, seq INTEGER NOT NULL,
+        at TEXT NOT NULL, summary TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
+))
+
 LATEST = MIGRATIONS[-1][0]
 
 

@@ -1,0 +1,310 @@
+"""Release bundles: what a factory station with no network needs, carried from the project
+("HQ") on a file: the configuration (releases, payload rows, cohorts, activations, staged
+draws, project keys), the fleet, and the payload files of what is active.
+
+A station takes bundles from one project and one signing key: the first import names the key
+by its fingerprint (read off HQ), later ones must be signed by that key, come from that
+project, and be newer than the last one taken, so an old bundle cannot be replayed to roll a
+station back. The import replaces the station's configuration wholesale (a station serves
+what HQ decided), in one transaction, only after every byte was verified.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ota_desktop import signing
+from ota_desktop.artifacts import ArtifactStore, artifact_root
+from ota_desktop.bundle.archive import (
+    BundleRefused,
+    BundleWriter,
+    KeyFor,
+    Progress,
+    VerifiedBundle,
+    fingerprint,
+    same_fingerprint,
+)
+from ota_desktop.errors import BadInput, NotFound
+from ota_desktop.model import attributes_key
+from ota_desktop.service import ProjectService
+from ota_desktop.service.base import utc_now
+from ota_desktop.store.store import Store
+from ota_desktop.sync.feed import CONFIG_TABLES, configuration_rows, server_id
+from ota_desktop.sync.mirror import _keep_devices_in_their_cohorts
+
+DEVICE_PAGE = 5000
+
+
+@dataclass(frozen=True)
+class ReleaseBundleSummary:
+    seq: int
+    releases: int
+    files: int
+    file_bytes: int
+    devices: int
+
+    def describe(self) -> str:
+        return (f"bundle {self.seq}: {self.releases} releases, {self.files} payload files "
+                f"({self.file_bytes / 1e6:,.1f} MB), {self.devices:,} devices")
+
+
+def _device_rows(store: Store) -> Iterator[list[Any]]:
+    cursor = store.db.execute(
+        "SELECT d.serial, c.slug, d.software_type, d.current_version, d.attributes, d.staged "
+        "FROM devices d JOIN cohorts c ON c.id = d.cohort_id ORDER BY d.id")
+    while rows := cursor.fetchmany(DEVICE_PAGE):
+        yield from (list(r) for r in rows)
+
+
+def _files_needed(store: Store, every_release: bool) -> list[tuple[str, int]]:
+    """(sha256, size) of the payload files to carry: those of releases active somewhere, or
+    of every release."""
+    active = "" if every_release else (
+        " WHERE p.release_id IN (SELECT release_id FROM activations WHERE status = 'active') "
+        "OR p.delta_release_id IN (SELECT delta_release_id FROM activations "
+        "WHERE status = 'active')")
+    return [(r[0], r[1]) for r in store.db.execute(
+        f"SELECT DISTINCT p.sha256, p.size FROM payloads p{active} ORDER BY p.sha256")
+        if r[0]]
+
+
+def export_releases(store: Store, target: Path, key: signing.PrivateKey,
+                    every_release: bool = False,
+                    progress: Progress | None = None) -> ReleaseBundleSummary:
+    """Write a signed release bundle of ``store``'s project to ``target``."""
+    if store.path is None:
+        raise BadInput("Only a project file (not an in-memory project) can be bundled.")
+    files = ArtifactStore(artifact_root(store.path))
+    public = signing.public_pem(key)
+    found = store.db.execute("SELECT public_pem FROM signing_key").fetchone()
+    if found is None or found[0] != public:
+        raise BadInput("That key is not this project's signing key.")
+    with tempfile.TemporaryDirectory(prefix="ota-bundle-") as spool:
+        config_file, devices_file = Path(spool) / "configuration.json", Path(spool) / "d.jsonl"
+        conn = store.db.conn
+        conn.execute("BEGIN")  # one read snapshot: the fleet's cohorts are the config's
+        try:
+            config = configuration_rows(store)
+            with open(devices_file, "w", encoding="utf-8") as out:
+                devices = 0
+                for row in _device_rows(store):
+                    out.write(json.dumps(row, separators=(",", ":")) + "\n")
+                    devices += 1
+            needed = _files_needed(store, every_release)
+        finally:
+            conn.rollback()
+        config_file.write_text(json.dumps(config), encoding="utf-8")
+        missing = [sha for sha, _ in needed if not files.path_for(sha).is_file()]
+        if missing:
+            raise NotFound(f"{len(missing)} payload file(s) are not in this project's artifact "
+                           f"folder (first: {missing[0][:12]}…); add them again or pass every "
+                           "file; no bundle was written.")
+        total = sum(size for _, size in needed) + config_file.stat().st_size \
+            + devices_file.stat().st_size
+        with BundleWriter(target, total, progress) as writer:
+            writer.add_file("configuration.json", config_file)
+            writer.add_file("devices.jsonl", devices_file)
+            for sha, _ in needed:
+                writer.add_file(f"artifacts/{sha}", files.path_for(sha), expect_sha256=sha)
+            project = store.project()
+            releases = len(config["tables"]["releases"]["rows"]) \
+                + len(config["tables"]["delta_releases"]["rows"])
+            with store.writing():
+                seq = int(store.db.execute(
+                    "INSERT INTO bundle_exports (kind, at, summary) VALUES ('releases', ?, "
+                    "'{}') RETURNING id", [utc_now()]).fetchone()[0])
+                summary = ReleaseBundleSummary(seq, releases, len(needed),
+                                               sum(s for _, s in needed), devices)
+                store.db.execute("UPDATE bundle_exports SET summary = ? WHERE id = ?",
+                                 [json.dumps(summary.__dict__), seq])
+                writer.finish({
+                    "kind": "releases", "seq": seq, "created_at": utc_now(),
+                    "project": {"id": server_id(store), "slug": project.slug,
+                                "name": project.name},
+                    "signer": {"algorithm": signing.algorithm_of(key), "public_pem": public},
+                    "summary": summary.__dict__,
+                }, key)
+    return summary
+
+
+@dataclass(frozen=True)
+class Source:
+    """The project a station takes bundles from."""
+
+    project_id: str
+    slug: str
+    algorithm: str
+    public_pem: str
+    last_seq: int
+
+
+def source(store: Store) -> Source | None:
+    row = store.db.execute("SELECT project_id, slug, algorithm, public_pem, last_seq "
+                           "FROM bundle_source").fetchone()
+    return Source(*row) if row else None
+
+
+def release_key_for(store: Store, trust: str | None) -> KeyFor:
+    """The check ``read_bundle`` makes before verifying a release bundle on a station."""
+
+    def key_for(manifest: dict[str, Any]) -> signing.PublicKey:
+        signer_pem = manifest["signer"]["public_pem"]
+        current = source(store)
+        if current is None:
+            _refuse_if_not_a_station(store, manifest)
+            if trust is None:
+                raise BundleRefused(
+                    "This file has not taken a bundle before: confirm the project's signing "
+                    f"key by its fingerprint ({fingerprint(signer_pem)}; compare it with "
+                    "'ota-desktop bundle keys' at HQ) and import again trusting it.")
+            if not same_fingerprint(trust, fingerprint(signer_pem)):
+                raise BundleRefused("The bundle is signed by a key whose fingerprint is "
+                                    f"{fingerprint(signer_pem)}, not the one you trusted.")
+            return signing.load_public(signer_pem)
+        if manifest["project"].get("id") != current.project_id:
+            raise BundleRefused(f"The bundle comes from another project "
+                                f"({manifest['project'].get('slug')!r}); this station takes "
+                                f"bundles from {current.slug!r} only.")
+        if signer_pem != current.public_pem:
+            raise BundleRefused("The bundle is signed by another key than the one this "
+                                f"station trusts ({fingerprint(current.public_pem)}).")
+        return signing.load_public(current.public_pem)
+
+    return key_for
+
+
+def _refuse_if_not_a_station(store: Store, manifest: dict[str, Any]) -> None:
+    if store.db.execute("SELECT 1 FROM sync_link WHERE active = 1").fetchone():
+        raise BundleRefused("This project is connected to a server and takes its releases "
+                            "by sync; import bundles into a station's own file.")
+    if store.has_project() and store.project().slug != manifest["project"].get("slug"):
+        raise BundleRefused(f"This file holds project {store.project().slug!r}; the bundle is "
+                            f"for {manifest['project'].get('slug')!r}. Import it into a new "
+                            "file.")
+    if server_id(store) == manifest["project"].get("id"):
+        raise BundleRefused("This bundle was exported from this very file.")
+
+
+def import_releases(store: Store, bundle: VerifiedBundle,
+                    station_name: str | None = None) -> ReleaseBundleSummary:
+    """Apply a verified release bundle on a station, in one transaction."""
+    manifest = bundle.manifest
+    current = source(store)
+    seq = manifest["seq"]
+    if current is not None and seq <= current.last_seq:
+        raise BundleRefused(f"This is bundle {seq}; the station already took bundle "
+                            f"{current.last_seq}, so it is old or replayed.")
+    config = bundle.json("configuration.json")
+    tables = _checked_tables(store, config)
+    files = ArtifactStore(artifact_root(store.path)) if store.path else None
+    service = ProjectService(store, actor="bundle")
+    db = store.db
+    devices = 0
+    with store.writing():
+        db.execute("PRAGMA defer_foreign_keys = ON")
+        old_cohorts = dict(db.execute("SELECT id, slug FROM cohorts").fetchall())
+        for name in reversed(CONFIG_TABLES):
+            db.execute(f"DELETE FROM {name}")
+        for name in CONFIG_TABLES:
+            columns, rows = tables[name]
+            db.conn.executemany(
+                f"INSERT INTO {name} ({', '.join(columns)}) VALUES "
+                f"({', '.join('?' * len(columns))})", rows)
+        _keep_devices_in_their_cohorts(store, old_cohorts)
+        page: list[list[Any]] = []
+        for row in bundle.lines("devices.jsonl"):
+            page.append(row)
+            if len(page) == DEVICE_PAGE:
+                devices += _upsert(store, page)
+                page = []
+        devices += _upsert(store, page)
+        signer = manifest["signer"]
+        db.execute(
+            "INSERT INTO bundle_source (id, project_id, slug, algorithm, public_pem, last_seq, "
+            "imported_at) VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            "last_seq = excluded.last_seq, imported_at = excluded.imported_at",
+            [manifest["project"]["id"], manifest["project"]["slug"],
+             signing.algorithm_of(signing.load_public(signer["public_pem"])),
+             signer["public_pem"], seq, utc_now()])
+        _ensure_station_key(store, station_name)
+        summary = manifest.get("summary", {})
+        db.execute("INSERT INTO bundle_imports (kind, source, seq, at, summary) VALUES "
+                   "('releases', ?, ?, ?, ?)",
+                   [manifest["project"]["id"], seq, utc_now(), json.dumps(summary)])
+        with service.operation("bundle.import", f"bundle:{seq}") as op:
+            op.after = {"seq": seq, "project": manifest["project"]["slug"],
+                        "devices": devices}
+    if files is not None:  # after the commit: content-addressed, so never half a file
+        for name, path in bundle.files.items():
+            if name.startswith("artifacts/"):
+                destination = files.path_for(name.removeprefix("artifacts/"))
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, destination)
+    payloads = [n for n in bundle.files if n.startswith("artifacts/")]
+    return ReleaseBundleSummary(seq, int(summary.get("releases", 0)), len(payloads),
+                                int(summary.get("file_bytes", 0)), devices)
+
+
+def _checked_tables(store: Store, config: Any) -> dict[str, tuple[list[str], list[Any]]]:
+    """The configuration rows, with their column names held to this schema's (they go into
+    SQL) and every row the right width."""
+    tables = config.get("tables") if isinstance(config, dict) else None
+    if not isinstance(tables, dict):
+        raise BundleRefused("The bundle's configuration is incomplete.")
+    checked = {}
+    for name in CONFIG_TABLES:
+        table = tables.get(name)
+        known = {r[1] for r in store.db.execute(f"PRAGMA table_info({name})")}
+        columns = table.get("columns") if isinstance(table, dict) else None
+        rows = table.get("rows") if isinstance(table, dict) else None
+        if not isinstance(columns, list) or not isinstance(rows, list) \
+                or not set(columns) <= known or not all(
+                    isinstance(r, list) and len(r) == len(columns) for r in rows):
+            raise BundleRefused(f"The bundle's {name} rows do not fit this version of OTA "
+                                "Desktop.")
+        checked[name] = (columns, rows)
+    return checked
+
+
+def _upsert(store: Store, devices: list[list[Any]]) -> int:
+    """HQ's device rows (cohort, version, attributes, staged mark); the station keeps its
+    own last-seen times, which are what it reports back."""
+    if not devices:
+        return 0
+    db = store.db
+    cohorts = dict(db.execute("SELECT slug, id FROM cohorts").fetchall())
+    now = utc_now()
+    rows = []
+    for serial, cohort, software_type, version, attributes, staged in devices:
+        if cohort not in cohorts:
+            raise BundleRefused(f"The bundle's device {serial} is in an unknown cohort.")
+        rows.append((serial, cohorts[cohort], software_type, version,
+                     attributes_key(json.loads(attributes)), int(staged), now))
+    db.conn.executemany(
+        "INSERT INTO devices (serial, cohort_id, software_type, current_version, attributes, "
+        "staged, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (serial) DO UPDATE SET cohort_id = excluded.cohort_id, "
+        "software_type = excluded.software_type, current_version = excluded.current_version, "
+        "attributes = excluded.attributes, staged = excluded.staged", rows)
+    return len(rows)
+
+
+def _ensure_station_key(store: Store, name: str | None) -> None:
+    """A station's own key, made at its first import: it signs the check-ins it sends back.
+    It is stored unencrypted in the station's file (like an SSH host key), so a station
+    exports check-ins unattended."""
+    if store.db.execute("SELECT 1 FROM station_key").fetchone():
+        return
+    key = signing.generate("ed25519")
+    store.db.execute(
+        "INSERT INTO station_key (id, name, algorithm, public_pem, private_pem, created_at) "
+        "VALUES (1, ?, 'ed25519', ?, ?, ?)",
+        [name or socket.gethostname() or "station", signing.public_pem(key),
+         signing.unencrypted_pem(key), utc_now()])
