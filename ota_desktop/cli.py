@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ota_desktop.cli_signing import register as register_signing
 
     _COMMANDS.update(register_signing(sub, command))
+    from ota_desktop.cli_bundle import register as register_bundle
+
+    _COMMANDS.update(register_bundle(sub, command))
     return parser
 
 

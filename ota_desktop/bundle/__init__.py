@@ -42,13 +42,18 @@ def import_bundle(store: Store, path: Path, trust: str | None = None,
     def key_for(manifest: dict[str, Any]) -> signing.PublicKey:
         return (for_releases if manifest["kind"] == "releases" else for_checkins)(manifest)
 
-    bundle = read_bundle(path, work, key_for, progress)
+    made_folder = not work.exists()
     try:
-        if bundle.kind == "releases":
-            return import_releases(store, bundle, station_name)
-        return import_checkins(store, bundle)
+        bundle = read_bundle(path, work, key_for, progress)
+        try:
+            if bundle.kind == "releases":
+                return import_releases(store, bundle, station_name)
+            return import_checkins(store, bundle)
+        finally:
+            bundle.cleanup()
     finally:
-        bundle.cleanup()
+        if made_folder and work.is_dir() and not any(work.iterdir()):
+            work.rmdir()
 
 
 @dataclass(frozen=True)

@@ -256,6 +256,8 @@ def _read_into(bundle: VerifiedBundle, path: Path, total: int, key_for: KeyFor,
     if manifest_bytes is None or signature is None:
         raise BundleRefused(f"{path.name} has no signed manifest at its end: it is truncated, "
                             "or not an OTA Desktop bundle.")
+    if progress:
+        progress(total, total)
     manifest = _parse_manifest(manifest_bytes, path.name)
     key = key_for(manifest)
     if not signing.verify(key, hashlib.sha256(manifest_bytes).hexdigest(),
