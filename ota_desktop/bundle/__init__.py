@@ -10,7 +10,13 @@ from typing import Any
 
 from ota_desktop import signing
 from ota_desktop.artifacts import artifact_root
-from ota_desktop.bundle.archive import BundleRefused, Progress, fingerprint, read_bundle
+from ota_desktop.bundle.archive import (
+    BundleRefused,
+    NeedsTrust,
+    Progress,
+    fingerprint,
+    read_bundle,
+)
 from ota_desktop.bundle.checkins import (
     CheckinBundleSummary,
     export_checkins,
@@ -26,7 +32,7 @@ from ota_desktop.bundle.releases import (
 )
 from ota_desktop.store.store import Store
 
-__all__ = ["BundleRefused", "CheckinBundleSummary", "Keys", "ReleaseBundleSummary",
+__all__ = ["BundleRefused", "CheckinBundleSummary", "Keys", "NeedsTrust", "ReleaseBundleSummary",
            "export_checkins", "export_releases", "fingerprint", "import_bundle", "keys"]
 
 

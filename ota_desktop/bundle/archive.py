@@ -41,6 +41,16 @@ class BundleRefused(BadInput):
     """A bundle that is not taken; nothing of it was used."""
 
 
+class NeedsTrust(BundleRefused):
+    """A first bundle from a signer this file does not know: the user compares the
+    fingerprint with the one shown where the bundle was made, then imports trusting it."""
+
+    def __init__(self, message: str, signer: str, fingerprint: str) -> None:
+        super().__init__(message)
+        self.signer = signer  # "project demo" or "station line 3"
+        self.fingerprint = fingerprint
+
+
 def fingerprint(public_pem: str) -> str:
     """A key's fingerprint: sha256 of its public key (DER), in groups of four hex digits."""
     der = signing.load_public(public_pem).public_bytes(
@@ -258,12 +268,8 @@ def _read_into(bundle: VerifiedBundle, path: Path, total: int, key_for: KeyFor,
                             "or not an OTA Desktop bundle.")
     if progress:
         progress(total, total)
+    # damage first (a clear reason even before trust is settled), then the signature
     manifest = _parse_manifest(manifest_bytes, path.name)
-    key = key_for(manifest)
-    if not signing.verify(key, hashlib.sha256(manifest_bytes).hexdigest(),
-                          signature.decode("ascii", "replace")):
-        raise BundleRefused(f"{path.name}'s signature does not verify: it was changed after "
-                            "it was signed, or signed by a key this project does not trust.")
     listed = {m["name"]: m for m in manifest["members"]}
     if set(listed) != set(seen):
         missing, extra = sorted(set(listed) - set(seen)), sorted(set(seen) - set(listed))
@@ -273,6 +279,11 @@ def _read_into(bundle: VerifiedBundle, path: Path, total: int, key_for: KeyFor,
         if (got["size"], got["sha256"]) != (listed[name]["size"], listed[name]["sha256"]):
             raise BundleRefused(f"{path.name}: {name} does not match its signed manifest "
                                 "(changed after signing).")
+    key = key_for(manifest)
+    if not signing.verify(key, hashlib.sha256(manifest_bytes).hexdigest(),
+                          signature.decode("ascii", "replace")):
+        raise BundleRefused(f"{path.name}'s signature does not verify: it was changed after "
+                            "it was signed, or signed by a key this project does not trust.")
     bundle.manifest = manifest
 
 

@@ -23,6 +23,7 @@ from ota_desktop.bundle.archive import (
     BundleRefused,
     BundleWriter,
     KeyFor,
+    NeedsTrust,
     Progress,
     VerifiedBundle,
     fingerprint,
@@ -145,10 +146,10 @@ def station_key_for(store: Store, trust: str | None) -> KeyFor:
                                  [print_]).fetchone()
         if known is None:
             if trust is None:
-                raise BundleRefused(
+                raise NeedsTrust(
                     f"Station {station!r} is not trusted yet: confirm its key by its "
                     f"fingerprint ({print_}; 'ota-desktop bundle keys' on the station shows "
-                    "it) and import again trusting it.")
+                    "it) and import again trusting it.", f"station {station}", print_)
             if not same_fingerprint(trust, print_):
                 raise BundleRefused(f"Station {station!r} signs with the key {print_}, not "
                                     "the one you trusted.")

@@ -26,6 +26,7 @@ from ota_desktop.bundle.archive import (
     BundleRefused,
     BundleWriter,
     KeyFor,
+    NeedsTrust,
     Progress,
     VerifiedBundle,
     fingerprint,
@@ -160,10 +161,11 @@ def release_key_for(store: Store, trust: str | None) -> KeyFor:
         if current is None:
             _refuse_if_not_a_station(store, manifest)
             if trust is None:
-                raise BundleRefused(
+                raise NeedsTrust(
                     "This file has not taken a bundle before: confirm the project's signing "
                     f"key by its fingerprint ({fingerprint(signer_pem)}; compare it with "
-                    "'ota-desktop bundle keys' at HQ) and import again trusting it.")
+                    "'ota-desktop bundle keys' at HQ) and import again trusting it.",
+                    f"project {manifest['project'].get('slug')}", fingerprint(signer_pem))
             if not same_fingerprint(trust, fingerprint(signer_pem)):
                 raise BundleRefused("The bundle is signed by a key whose fingerprint is "
                                     f"{fingerprint(signer_pem)}, not the one you trusted.")

@@ -51,6 +51,8 @@ class ProjectController(QObject):
         self._worker_store: Store | None = None  # used only in the background thread
         self._matrix_generation = 0
         self.actor = _user_name()
+        #: the project signing key, once unlocked for this session (payloads added are signed)
+        self.signer: Any = None
 
     # --- public API ----------------------------------------------------------------------
 
@@ -80,7 +82,7 @@ class ProjectController(QObject):
         self.service()  # a clear error without a project
         assert self.store is not None
         with busy_as_error():
-            ops = mirror.apply_local(self.store, change, actor=self.actor)
+            ops = mirror.apply_local(self.store, change, actor=self.actor, signer=self.signer)
         self._after_edit()
         return ops
 
@@ -146,6 +148,7 @@ class ProjectController(QObject):
             self.store.close()
         self.store = Store.open(path)
         self.path, self.config = path, config
+        self.signer = None  # a key unlocked for another project stays with it
         self.opened.emit(str(path), config)
         self.idle.emit()
 
