@@ -32,13 +32,12 @@ from ota_desktop.bundle.archive import (
     fingerprint,
     same_fingerprint,
 )
-from ota_desktop.errors import BadInput, NotFound
-from ota_desktop.model import attributes_key
+from ota_desktop.errors import BadInput, NotFound, RuleViolation
 from ota_desktop.service import ProjectService
 from ota_desktop.service.base import utc_now
 from ota_desktop.store.store import Store
 from ota_desktop.sync.feed import CONFIG_TABLES, configuration_rows, server_id
-from ota_desktop.sync.mirror import _keep_devices_in_their_cohorts
+from ota_desktop.sync.mirror import _keep_devices_in_their_cohorts, upsert_devices
 
 DEVICE_PAGE = 5000
 
@@ -277,25 +276,13 @@ def _checked_tables(store: Store, config: Any) -> dict[str, tuple[list[str], lis
 
 def _upsert(store: Store, devices: list[list[Any]]) -> int:
     """HQ's device rows (cohort, version, attributes, staged mark); the station keeps its
-    own last-seen times, which are what it reports back."""
-    if not devices:
-        return 0
-    db = store.db
-    cohorts = dict(db.execute("SELECT slug, id FROM cohorts").fetchall())
-    now = utc_now()
-    rows = []
-    for serial, cohort, software_type, version, attributes, staged in devices:
-        if cohort not in cohorts:
-            raise BundleRefused(f"The bundle's device {serial} is in an unknown cohort.")
-        rows.append((serial, cohorts[cohort], software_type, version,
-                     attributes_key(json.loads(attributes)), int(staged), now))
-    db.conn.executemany(
-        "INSERT INTO devices (serial, cohort_id, software_type, current_version, attributes, "
-        "staged, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (serial) DO UPDATE SET cohort_id = excluded.cohort_id, "
-        "software_type = excluded.software_type, current_version = excluded.current_version, "
-        "attributes = excluded.attributes, staged = excluded.staged", rows)
-    return len(rows)
+    own last-seen times."""
+    if not all(isinstance(d, list) and len(d) == 6 for d in devices):
+        raise BundleRefused("The bundle's device rows do not fit this version of OTA Desktop.")
+    try:
+        return upsert_devices(store, [[*d, None] for d in devices], take_last_seen=False)
+    except RuleViolation as exc:
+        raise BundleRefused(f"The bundle does not hold together: {exc}") from exc
 
 
 def _ensure_station_key(store: Store, name: str | None) -> None:

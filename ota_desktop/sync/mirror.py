@@ -475,7 +475,7 @@ def apply_rechecked_devices(store: Store, asked: list[str], rows: list[list[Any]
     """The server's rows for devices this desktop's own edits touched; one the server does
     not have (a local check-in) stays as it is."""
     with store.writing():
-        _upsert_devices(store, rows)
+        upsert_devices(store, rows)
         store.db.conn.executemany("DELETE FROM sync_recheck WHERE kind = 'device' AND name = ?",
                                   [(s,) for s in asked])
 
@@ -542,13 +542,15 @@ def _rebase(store: Store, actor: str) -> None:
 def apply_devices(store: Store, page: dict[str, Any]) -> int:
     """Upsert one page of the server's fleet and advance the fleet cursor, atomically."""
     with store.writing():
-        count = _upsert_devices(store, page["devices"])
+        count = upsert_devices(store, page["devices"])
         store.db.execute("UPDATE sync_link SET fleet_cursor = ?", [page["next"]])
     return count
 
 
-def _upsert_devices(store: Store, devices: list[list[Any]]) -> int:
-    """Server device rows into the mirror (inside the caller's transaction)."""
+def upsert_devices(store: Store, devices: list[list[Any]], take_last_seen: bool = True) -> int:
+    """Server device rows into the mirror (inside the caller's transaction). A factory
+    station keeps its own last-seen times (``take_last_seen=False``): they are what it
+    reports back."""
     db = store.db
     cohorts = dict(db.execute("SELECT slug, id FROM cohorts").fetchall())
     keys: dict[str, str] = {}  # fleets share few attribute sets: canonicalize each once
@@ -557,7 +559,7 @@ def _upsert_devices(store: Store, devices: list[list[Any]]) -> int:
     for serial, cohort, software_type, version, attributes, staged, last_seen in devices:
         cohort_id = cohorts.get(cohort)
         if cohort_id is None:
-            raise RuleViolation(f"The server sent a device in an unknown cohort {cohort!r}; "
+            raise RuleViolation(f"Device {serial} is in an unknown cohort {cohort!r}; "
                                 "refresh the configuration first.")
         key = keys.get(attributes)
         if key is None:
@@ -574,6 +576,7 @@ def _upsert_devices(store: Store, devices: list[list[Any]]) -> int:
         "ON CONFLICT (serial) DO UPDATE SET cohort_id = excluded.cohort_id, "
         "software_type = excluded.software_type, "
         "current_version = excluded.current_version, attributes = excluded.attributes, "
-        "staged = excluded.staged, last_seen = excluded.last_seen",
+        "staged = excluded.staged"
+        + (", last_seen = excluded.last_seen" if take_last_seen else ""),
         [(*row, rev + i + 1) for i, row in enumerate(rows)])
     return len(rows)
