@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "Run without arguments to open the window.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="open the window on a small demo (offscreen without a display), "
+                             "check the matrix, a font and the device server, then exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help: str, db: bool = True) -> argparse.ArgumentParser:
@@ -97,6 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args_list:
         return _gui(None)
     args = build_parser().parse_args(args_list)
+    if args.self_test:
+        from ota_desktop.gui.self_test import run
+
+        return run()
     if args.command is None:
         return _gui(None)
     try:

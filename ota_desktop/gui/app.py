@@ -11,6 +11,7 @@ from PySide6.QtCore import QSettings, QStandardPaths
 from PySide6.QtWidgets import QApplication
 
 from ota_desktop import NAME, __version__
+from ota_desktop.gui.fonts import FontInUse, ensure_font
 from ota_desktop.gui.main_window import LAST_PROJECT_KEY, MainWindow
 
 
@@ -35,12 +36,18 @@ def start(window: MainWindow, db: Path | None) -> None:
         window.controller.create_demo(demo)
 
 
-def run(db: Path | None = None) -> int:
+def application() -> tuple[QApplication, FontInUse]:
+    """The one QApplication, named and with a font that draws text (and which font that is)."""
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
     app.setApplicationName(NAME)
     app.setOrganizationName(NAME)
     app.setApplicationVersion(__version__)
+    return app, ensure_font()
+
+
+def run(db: Path | None = None) -> int:
+    app, _font = application()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     window = MainWindow(settings=QSettings())
