@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -66,6 +67,14 @@ class DeviceServer(QObject):
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         thread = threading.Thread(target=server.run, name="ota-serve", daemon=True)
         thread.start()
+        deadline = time.monotonic() + 10  # listening before the address is shown (~0.1 s)
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not server.started:
+            server.should_exit = True
+            thread.join(timeout=10)
+            state.stop()
+            raise BadInput(f"Could not start serving on {host}:{port}.")
         self._server, self._thread, self._state = server, thread, state
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
         self.url = f"http://{shown}:{port}/"
