@@ -55,26 +55,30 @@ def format_value(value: float, unit: str) -> str:
 
 
 def print_table(figures: Sequence[Figure], notes: Sequence[str] = ()) -> None:
-    """A plain text table; each figure's sizes on the line below it."""
-    rows = [(f.name, format_value(f.value, f.unit), f"{f.baseline_name}: "
-             f"{format_value(f.baseline, f.unit)}", f"{f.ratio:.3g}x",
+    """A plain text table; the sizes behind the figures on the line below them."""
+    rows = [(f.name, format_value(f.value, f.unit),
+             f"{f.baseline_name} {format_value(f.baseline, f.unit)}", f"{f.ratio:.3g}x",
              "higher is better" if f.higher_is_better else "lower is better") for f in figures]
     head = ("figure", "value", "baseline (same run)", "ratio", "")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
-    line = "  ".join(h.ljust(w) if i != 1 else h.rjust(w) for i, (h, w) in
-                     enumerate(zip(head[:4], widths, strict=True)))
-    print(line)
-    print("-" * len(line))
+
+    def line(r: tuple[str, ...]) -> str:
+        return (f"{r[0].ljust(widths[0])}  {r[1].rjust(widths[1])}  {r[2].ljust(widths[2])}  "
+                f"{r[3].rjust(widths[3])}  {r[4]}").rstrip()
+
+    print(line(head))
+    print("-" * max(len(line(r)) for r in [head, *rows]))
     section = None
-    for f, r in zip(figures, rows, strict=True):
+    for i, (f, r) in enumerate(zip(figures, rows, strict=True)):
         if f.section != section:
             section = f.section
             print(f"[{section}]")
-        print(f"{r[0].ljust(widths[0])}  {r[1].rjust(widths[1])}  {r[2].ljust(widths[2])}  "
-              f"{r[3].rjust(widths[3])}  ({r[4]})")
-        print(f"    {f.sizes}")
+        print(line(r))
+        following = figures[i + 1] if i + 1 < len(figures) else None
+        if following is None or following.sizes != f.sizes or following.section != section:
+            print(f"    ({f.sizes})")
     for note in notes:
-        print(note)
+        print(f"- {note}")
 
 
 def print_json(figures: Sequence[Figure], notes: Sequence[str] = ()) -> None:
