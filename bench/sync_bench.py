@@ -12,13 +12,14 @@ Starts ``ota-desktop serve`` as a separate process on loopback and prints, from 
   ticker's longest stall with no sync running. With ``--qt`` that loop is the window's: a
   qasync loop over a QApplication (offscreen), else a plain asyncio loop.
 
-``--quick`` uses a 1/50 demo. ``bench/run_all.py`` imports ``measure``.
+``--quick`` uses a 1/50 demo. ``bench/run_all.py`` runs ``--qt --json`` as a child process.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -26,7 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -182,6 +183,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--qt", action="store_true", help="sync on a qasync loop over Qt")
     parser.add_argument("--quick", action="store_true", help="a 1/50 demo")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         source = args.server_db
@@ -189,6 +191,9 @@ def main() -> None:
             source = Path(tmp) / "demo.db"
             write_demo_file(source, 1 / 50 if args.quick else 1.0)
         r = measure(source, args.port, args.qt)
+    if args.json:
+        print(json.dumps(asdict(r)), flush=True)
+        return
     print(f"fleet: {r.devices:,} devices, sync on the {r.loop} loop")
     print(f"baseline SQLite copy of the rows: {r.baseline_s:7.2f} s   1.00x")
     print(f"first sync (configuration+fleet): {r.first_s:7.2f} s   "
