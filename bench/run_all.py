@@ -143,8 +143,9 @@ def run(sizes: Sizes, sections: list[str], use_cache: bool, client: str
 def sync_figures(demo: Path, notes: list[str]) -> list[Figure]:
     """sync_bench on the window's qasync loop, in its own process. With PySide6 6.12.0 on
     Python 3.11 that process may abort at exit once it has printed its figures ("Fatal Python
-    error: none_dealloc": Qt's virtual-method calls into Python drop references to None);
-    the figures still count, and the abort is reported."""
+    error: none_dealloc" or "bool_dealloc": timer events dispatched into Python overrides,
+    which qasync runs every callback on, drop references to None); the figures still count,
+    and the abort is reported."""
     import sync_bench
 
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "sync_bench.py"), "--qt",
