@@ -171,8 +171,12 @@ def start_server(cmd: list[str], port: int, env: dict[str, str] | None = None,
                  cwd: Path | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
     """Start a server process and wait until it listens on ``port`` (stderr to ``log``)."""
     err = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err,
-                            env={**os.environ, **(env or {})}, cwd=cwd)
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err,
+                                env={**os.environ, **(env or {})}, cwd=cwd)
+    finally:
+        if log is not None:
+            err.close()  # type: ignore[union-attr]  # the child keeps its own descriptor
     try:
         wait_port(port, proc)
     except RuntimeError:
