@@ -11,6 +11,7 @@ from PySide6.QtCore import QSettings, QStandardPaths
 from PySide6.QtWidgets import QApplication
 
 from ota_desktop import NAME, __version__
+from ota_desktop.gui import first_paint
 from ota_desktop.gui.fonts import FontInUse, ensure_font
 from ota_desktop.gui.main_window import LAST_PROJECT_KEY, MainWindow
 
@@ -51,6 +52,8 @@ def run(db: Path | None = None) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     window = MainWindow(settings=QSettings())
+    if first_paint.requested():
+        first_paint.FirstPaintProbe(window.matrix_view, first_paint.print_and_close(window))
     window.show()
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
