@@ -3,7 +3,10 @@ check-ins back from the station (SPEC §9). ``import_bundle`` takes either kind.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,7 @@ def import_bundle(store: Store, path: Path, trust: str | None = None,
         return (for_releases if manifest["kind"] == "releases" else for_checkins)(manifest)
 
     made_folder = not work.exists()
+    _remove_stale_work(work)
     try:
         bundle = read_bundle(path, work, key_for, progress)
         try:
@@ -60,6 +64,20 @@ def import_bundle(store: Store, path: Path, trust: str | None = None,
     finally:
         if made_folder and work.is_dir() and not any(work.iterdir()):
             work.rmdir()
+
+
+STALE_S = 3600
+
+
+def _remove_stale_work(folder: Path) -> None:
+    """Work folders an import left when its process was killed (an import in progress
+    touches its folder far more often than this)."""
+    if not folder.is_dir():
+        return
+    for old in folder.glob(".bundle-*"):
+        with contextlib.suppress(OSError):
+            if time.time() - old.stat().st_mtime > STALE_S:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,12 @@
 name, size and sha256, plus who made the bundle and for whom), then ``manifest.sig``.
 
 The manifest comes last so a bundle streams out in one pass, and so a truncated file is one
-without a manifest. Reading verifies everything before anything is used: members are copied
-to a work folder while they are hashed, the signature is checked against a key the caller
-trusts, and the members must be exactly the ones the signed manifest lists.
+without a manifest. The tar layout is canonical (plain ustar headers that depend only on each
+member's name and size, zero padding, the standard end blocks), so every byte of a bundle
+follows from its signed content. Reading verifies everything before anything is used: members
+are copied to a work folder while they are hashed (never more bytes than the file holds), the
+layout must be the canonical one, the members exactly the signed manifest's, and the
+signature must verify with a key the caller trusts.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import re
 import shutil
 import tarfile
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +29,13 @@ from cryptography.hazmat.primitives import serialization
 
 from ota_desktop import signing
 from ota_desktop.errors import BadInput
+from ota_desktop.service.base import utc_now
 
 FORMAT = "ota-desktop-bundle/1"
 MANIFEST, SIGNATURE = "manifest.json", "manifest.sig"
 CHUNK = 1024 * 1024
 MAX_MANIFEST = 64 * 1024 * 1024
+BLOCK = tarfile.BLOCKSIZE
 _MEMBER = re.compile(r"(configuration\.json|devices\.jsonl|artifacts/[0-9a-f]{64}"
                      r"|checkins/[a-z]+\.jsonl)")
 Progress = Callable[[int, int], None]
@@ -66,6 +70,35 @@ def same_fingerprint(given: str, expected: str) -> bool:
     return len(norm(given)) == 64 and norm(given) == norm(expected)
 
 
+def check_target(project: Path | None, target: Path) -> None:
+    """A bundle is never written over the project it comes from (its file, its journal or
+    its artifacts) nor over another SQLite file."""
+    if project is not None:
+        resolved = target.resolve()
+        own = {Path(f"{project}{suffix}").resolve() for suffix in ("", "-wal", "-shm")}
+        artifacts = project.with_suffix(".artifacts").resolve()
+        if resolved in own or resolved.is_relative_to(artifacts):
+            raise BadInput(f"{target} is part of this project; write the bundle elsewhere.")
+    if target.is_file():
+        with open(target, "rb") as f:
+            if f.read(16) == b"SQLite format 3\0":
+                raise BadInput(f"{target} is a database; a bundle does not replace it.")
+
+
+def allocate_seq(store: Any, kind: str) -> int:
+    """The next bundle number, committed before the bundle is signed: a crash after signing
+    can then never leave a signed bundle whose number is handed out again."""
+    with store.writing():
+        return int(store.db.execute("INSERT INTO bundle_exports (kind, at) VALUES (?, ?) "
+                                    "RETURNING id", [kind, utc_now()]).fetchone()[0])
+
+
+def record_export(store: Any, seq: int, summary: dict[str, Any]) -> None:
+    with store.writing():
+        store.db.execute("UPDATE bundle_exports SET summary = ? WHERE id = ?",
+                         [json.dumps(summary), seq])
+
+
 class _Hashing:
     """A file reader that hashes and counts what passes through it."""
 
@@ -82,6 +115,17 @@ class _Hashing:
         if self.on_read and data:
             self.on_read(len(data))
         return data
+
+
+def _header(name: str, size: int) -> tarfile.TarInfo:
+    """The one header a member may have: it follows from its name and size alone."""
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = size, 0, 0o644
+    return info
+
+
+def _round_up(n: int, block: int) -> int:
+    return -(-n // block) * block
 
 
 class BundleWriter:
@@ -101,7 +145,7 @@ class BundleWriter:
         self.members: list[dict[str, Any]] = []
         self._file = open(self.part, "wb")  # noqa: SIM115 - closed in finish/__exit__
         self._tar = tarfile.open(  # noqa: SIM115 - closed in finish/__exit__
-            fileobj=self._file, mode="w|", format=tarfile.PAX_FORMAT)
+            fileobj=self._file, mode="w|", format=tarfile.USTAR_FORMAT)
 
     def __enter__(self) -> BundleWriter:
         return self
@@ -118,9 +162,8 @@ class BundleWriter:
             self.progress(self.done, max(self.total, self.done))
 
     def _add(self, name: str, size: int, f: IO[bytes]) -> _Hashing:
-        info = tarfile.TarInfo(name)
-        info.size, info.mtime, info.mode = size, int(time.time()), 0o644
         reader = _Hashing(f, self._advance)
+        info = _header(name, size)
         self._tar.addfile(info, reader)
         return reader
 
@@ -174,17 +217,25 @@ class VerifiedBundle:
         path = self.files.get(name)
         if path is None:
             return
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    yield json.loads(line)
+        number = 0
+        try:
+            with open(path, encoding="utf-8") as f:
+                for number, line in enumerate(f, 1):  # noqa: B007 - named in the error
+                    if line.strip():
+                        yield json.loads(line)
+        except (ValueError, RecursionError) as exc:  # bad UTF-8 is a ValueError too
+            raise BundleRefused(f"The bundle's {name} is not JSON (near line {max(number, 1)})."
+                                ) from exc
 
     def json(self, name: str) -> Any:
         path = self.files.get(name)
         if path is None:
             raise BundleRefused(f"The bundle has no {name}.")
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        try:
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)
+        except (ValueError, RecursionError) as exc:
+            raise BundleRefused(f"The bundle's {name} is not JSON.") from exc
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -221,38 +272,45 @@ def _read_into(bundle: VerifiedBundle, path: Path, total: int, key_for: KeyFor,
             progress(done, total)
 
     seen: dict[str, dict[str, Any]] = {}
-    ends: list[int] = []  # where each member's data ends: what follows must be zeros
-    manifest_bytes: bytes | None = None
-    signature: bytes | None = None
+    layout: list[tuple[int, int, str, int]] = []  # (header offset, data offset, name, size)
+    bodies: dict[str, bytes] = {}
+    copied = 0
     with open(path, "rb") as raw:
         reader = _Hashing(raw, advance)
         try:
             with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
                 for member in tar:
-                    if signature is not None:
-                        raise BundleRefused(f"{path.name} holds data after its signature.")
                     name = member.name
-                    if not member.isreg():
-                        raise BundleRefused(f"{path.name} holds {name!r}, which is not a file.")
+                    if SIGNATURE in bodies:
+                        raise BundleRefused(f"{path.name} holds data after its signature.")
+                    if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE) \
+                            or member.issparse():
+                        raise BundleRefused(f"{path.name} holds {name!r}, which is not a "
+                                            "plain file.")
+                    copied += member.size
+                    if copied > total:  # a member can hold no more than the file does
+                        raise BundleRefused(f"{path.name} declares more data than it holds.")
+                    layout.append((member.offset, member.offset_data, name, member.size))
                     source = tar.extractfile(member)
-                    ends.append(member.offset_data + member.size)
+                    assert source is not None
                     if name in (MANIFEST, SIGNATURE):
                         if member.size > MAX_MANIFEST:
                             raise BundleRefused(f"{path.name}'s {name} is too large.")
-                        body = source.read()
-                        if name == MANIFEST:
-                            manifest_bytes = body
-                        elif manifest_bytes is None:
-                            raise BundleRefused(f"{path.name} is signed before its manifest.")
-                        else:
-                            signature = body
+                        if (name == SIGNATURE) != (MANIFEST in bodies) or name in bodies:
+                            raise BundleRefused(f"{path.name} has its manifest and signature "
+                                                "out of order.")
+                        bodies[name] = source.read()
                         continue
-                    if manifest_bytes is not None:
+                    if MANIFEST in bodies:
                         raise BundleRefused(f"{path.name} holds {name!r} after its manifest.")
                     if not _MEMBER.fullmatch(name) or name in seen:
                         raise BundleRefused(f"{path.name} holds an unexpected member {name!r}.")
-                    seen[name] = _copy_out(source, bundle.workdir / f"m{len(seen)}")
-                    bundle.files[name] = bundle.workdir / f"m{len(seen) - 1}"
+                    target = bundle.workdir / f"m{len(seen)}"
+                    seen[name] = _copy_out(source, target)
+                    bundle.files[name] = target
+                    if name.startswith("artifacts/") and seen[name]["sha256"] != name[10:]:
+                        raise BundleRefused(f"{path.name}: the payload file {name[10:22]}… "
+                                            "does not have that sha256.")
         except tarfile.TarError as exc:
             raise BundleRefused(f"{path.name} is not a bundle, or it is damaged or truncated "
                                 f"({exc}).") from exc
@@ -260,18 +318,19 @@ def _read_into(bundle: VerifiedBundle, path: Path, total: int, key_for: KeyFor,
             if isinstance(exc, OSError) and exc.errno is not None:
                 raise
             raise BundleRefused(f"{path.name} ends early: it is truncated or damaged.") from exc
-        if not _only_zeros_between(raw, ends, total):
-            raise BundleRefused(f"{path.name} was changed outside its signed content (a "
-                                "padding byte is not zero): it is damaged or tampered with.")
-    if manifest_bytes is None or signature is None:
-        raise BundleRefused(f"{path.name} has no signed manifest at its end: it is truncated, "
-                            "or not an OTA Desktop bundle.")
+        if MANIFEST not in bodies or SIGNATURE not in bodies:
+            raise BundleRefused(f"{path.name} has no signed manifest at its end: it is "
+                                "truncated, or not an OTA Desktop bundle.")
+        if not _canonical(raw, layout, total):
+            raise BundleRefused(f"{path.name} was changed outside its signed content (its tar "
+                                "headers, padding or end): it is damaged or tampered with.")
     if progress:
         progress(total, total)
     # damage first (a clear reason even before trust is settled), then the signature
+    manifest_bytes, signature = bodies[MANIFEST], bodies[SIGNATURE]
     manifest = _parse_manifest(manifest_bytes, path.name)
     listed = {m["name"]: m for m in manifest["members"]}
-    if set(listed) != set(seen):
+    if set(listed) != set(seen) or len(listed) != len(manifest["members"]):
         missing, extra = sorted(set(listed) - set(seen)), sorted(set(seen) - set(listed))
         raise BundleRefused(f"{path.name}'s members differ from its signed manifest "
                             f"(missing {missing or 'none'}, unlisted {extra or 'none'}).")
@@ -287,19 +346,32 @@ def _read_into(bundle: VerifiedBundle, path: Path, total: int, key_for: KeyFor,
     bundle.manifest = manifest
 
 
-def _only_zeros_between(raw: IO[bytes], ends: list[int], total: int) -> bool:
-    """Tar pads each member to 512 bytes and ends with zero blocks; nothing there is signed,
-    so any byte in it that is not zero means the file was altered."""
-    for i, end in enumerate(ends):
-        stop = -(-end // 512) * 512 if i + 1 < len(ends) else total
-        raw.seek(end)
-        while end < stop:
-            chunk = raw.read(min(CHUNK, stop - end))
-            if not chunk:
-                break
-            if chunk.count(0) != len(chunk):
-                return False
-            end += len(chunk)
+def _canonical(raw: IO[bytes], layout: list[tuple[int, int, str, int]], total: int) -> bool:
+    """Whether the file is exactly the writer's encoding of its members: each header the one
+    its name and size give, members back to back with zero padding, then the end blocks and
+    zeros up to tar's record size. Nothing outside the signed content can then change."""
+    expected = 0
+    for offset, data_offset, name, size in layout:
+        header = _header(name, size).tobuf(tarfile.USTAR_FORMAT, tarfile.ENCODING, "strict")
+        raw.seek(offset)
+        if offset != expected or data_offset != offset + len(header) \
+                or raw.read(len(header)) != header:
+            return False
+        end = data_offset + size
+        expected = _round_up(end, BLOCK)
+        if not _zeros(raw, end, expected):
+            return False
+    return total == _round_up(expected + 2 * BLOCK, tarfile.RECORDSIZE) \
+        and _zeros(raw, expected, total)
+
+
+def _zeros(raw: IO[bytes], start: int, stop: int) -> bool:
+    raw.seek(start)
+    while start < stop:
+        chunk = raw.read(min(CHUNK, stop - start))
+        if not chunk or chunk.count(0) != len(chunk):
+            return False
+        start += len(chunk)
     return True
 
 
@@ -313,20 +385,34 @@ def _copy_out(source: IO[bytes] | None, target: Path) -> dict[str, Any]:
 
 
 def _parse_manifest(data: bytes, name: str) -> dict[str, Any]:
+    """The manifest, with every field the importer reads checked for its type (it is not
+    trusted yet: the signature is checked after the members are compared with it)."""
     try:
         manifest = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise BundleRefused(f"{name}'s manifest is not JSON: it is damaged.") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleRefused(f"{name} is not an {FORMAT} bundle.")
+
+    def text(obj: Any, key: str) -> bool:
+        return isinstance(obj, dict) and isinstance(obj.get(key), str) and bool(obj[key])
+
     members = manifest.get("members")
-    ok = isinstance(members, list) and all(
-        isinstance(m, dict) and isinstance(m.get("name"), str) and isinstance(m.get("size"), int)
-        and isinstance(m.get("sha256"), str) for m in members)
-    signer = manifest.get("signer")
-    if not ok or not isinstance(signer, dict) or not isinstance(signer.get("public_pem"), str) \
-            or manifest.get("kind") not in ("releases", "checkins") \
-            or not isinstance(manifest.get("seq"), int) or not isinstance(
-                manifest.get("project"), dict):
+    seq = manifest.get("seq")
+    ok = (isinstance(members, list) and all(
+        text(m, "name") and text(m, "sha256") and isinstance(m.get("size"), int)
+        and not isinstance(m["size"], bool) for m in members)
+        and manifest.get("kind") in ("releases", "checkins")
+        and isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq < 2**62
+        and text(manifest.get("project"), "id") and text(manifest.get("project"), "slug")
+        and text(manifest.get("signer"), "public_pem")
+        and isinstance(manifest.get("summary", {}), dict)
+        and (manifest["kind"] == "releases" or text(manifest.get("station"), "name")
+             and text(manifest.get("station"), "id")))
+    if not ok:
         raise BundleRefused(f"{name}'s manifest is incomplete: it is damaged.")
+    try:
+        signing.load_public(manifest["signer"]["public_pem"])
+    except BadInput as exc:
+        raise BundleRefused(f"{name}'s signer key is not a usable public key ({exc})") from exc
     return manifest

@@ -26,10 +26,14 @@ from ota_desktop.bundle.archive import (
     NeedsTrust,
     Progress,
     VerifiedBundle,
+    allocate_seq,
+    check_target,
     fingerprint,
+    record_export,
     same_fingerprint,
 )
-from ota_desktop.errors import BadInput
+from ota_desktop.bundle.releases import CONTENT_ERRORS
+from ota_desktop.errors import BadInput, OtaError
 from ota_desktop.model import attributes_key
 from ota_desktop.service import ProjectService
 from ota_desktop.service.base import utc_now
@@ -79,6 +83,7 @@ def export_checkins(store: Store, target: Path, everything: bool = False,
                     progress: Progress | None = None) -> CheckinBundleSummary:
     """Write a signed bundle of the check-ins since the previous one (or all)."""
     name, public, key = _station(store)
+    check_target(store.path, target)
     last = store.db.execute("SELECT summary FROM bundle_exports WHERE kind = 'checkins' "
                             "ORDER BY id DESC LIMIT 1").fetchone()
     marks = json.loads(last[0])["marks"] if last and not everything else {
@@ -109,17 +114,13 @@ def export_checkins(store: Store, target: Path, everything: bool = False,
         project_id, slug = store.db.execute(
             "SELECT project_id, slug FROM bundle_source").fetchone()
         total = sum((Path(spool) / p).stat().st_size for p in _QUERIES)
-        with BundleWriter(target, total, progress) as writer:
-            for part in _QUERIES:
-                writer.add_file(f"checkins/{part}.jsonl", Path(spool) / part)
-            with store.writing():
-                seq = int(store.db.execute(
-                    "INSERT INTO bundle_exports (kind, at) VALUES ('checkins', ?) RETURNING id",
-                    [utc_now()]).fetchone()[0])
+        try:
+            with BundleWriter(target, total, progress) as writer:
+                for part in _QUERIES:
+                    writer.add_file(f"checkins/{part}.jsonl", Path(spool) / part)
+                seq = allocate_seq(store, "checkins")
                 summary = CheckinBundleSummary(seq, name, counts["devices"], counts["versions"],
                                                counts["feedback"], counts["actions"])
-                store.db.execute("UPDATE bundle_exports SET summary = ? WHERE id = ?",
-                                 [json.dumps({**summary.__dict__, "marks": new_marks}), seq])
                 writer.finish({
                     "kind": "checkins", "seq": seq, "created_at": utc_now(),
                     "project": {"id": project_id, "slug": slug},
@@ -127,6 +128,12 @@ def export_checkins(store: Store, target: Path, everything: bool = False,
                     "signer": {"algorithm": "ed25519", "public_pem": public},
                     "summary": summary.__dict__,
                 }, key)
+        except OSError as exc:
+            raise OtaError(f"Could not write {target}: {exc.strerror or exc}; no bundle was "
+                           "written.") from exc
+        # the marks move only once the bundle is on disk (a crash before: the next bundle
+        # carries these check-ins again, which HQ takes once)
+        record_export(store, seq, {**summary.__dict__, "marks": new_marks})
     return summary
 
 
@@ -134,25 +141,30 @@ def station_key_for(store: Store, trust: str | None) -> KeyFor:
     """The check ``read_bundle`` makes before verifying a check-in bundle at HQ."""
 
     def key_for(manifest: dict[str, Any]) -> signing.PublicKey:
-        if manifest["project"].get("id") != server_id(store):
+        station = manifest["station"]["name"]
+        if manifest["station"]["id"] == server_id(store):
+            raise BundleRefused("This check-in bundle was exported from this very file.")
+        if manifest["project"]["id"] != server_id(store):
+            if store.db.execute("SELECT 1 FROM bundle_source").fetchone() \
+                    or not store.has_project():
+                raise BundleRefused("This is a check-in bundle: import it at HQ, in the "
+                                    "project that sent this station its releases.")
             raise BundleRefused(
-                f"These check-ins were made for another project "
-                f"({manifest['project'].get('slug')!r} from another file); this file only "
-                "takes check-ins from stations it sent bundles to.")
+                f"These check-ins are for another project file ({manifest['project']['slug']!r}"
+                f", id {manifest['project']['id'][:8]}…); this file only takes check-ins from "
+                "stations it sent release bundles to.")
         pem = manifest["signer"]["public_pem"]
         print_ = fingerprint(pem)
-        station = str(manifest.get("station", {}).get("name", "?"))
-        known = store.db.execute("SELECT public_pem FROM bundle_stations WHERE fingerprint = ?",
+        known = store.db.execute("SELECT 1 FROM bundle_stations WHERE fingerprint = ?",
                                  [print_]).fetchone()
-        if known is None:
-            if trust is None:
-                raise NeedsTrust(
-                    f"Station {station!r} is not trusted yet: confirm its key by its "
-                    f"fingerprint ({print_}; 'ota-desktop bundle keys' on the station shows "
-                    "it) and import again trusting it.", f"station {station}", print_)
-            if not same_fingerprint(trust, print_):
-                raise BundleRefused(f"Station {station!r} signs with the key {print_}, not "
-                                    "the one you trusted.")
+        if known is None and trust is None:
+            raise NeedsTrust(
+                f"Station {station!r} is not trusted yet: confirm its key by its fingerprint "
+                f"({print_}; 'ota-desktop bundle keys' on the station shows it) and import "
+                "again trusting it.", f"station {station}", print_)
+        if trust is not None and not same_fingerprint(trust, print_):
+            raise BundleRefused(f"Station {station!r} signs with another key than the one "
+                                "you trusted; compare the fingerprint on the station again.")
         return signing.load_public(pem)
 
     return key_for
@@ -166,36 +178,40 @@ def import_checkins(store: Store, bundle: VerifiedBundle) -> CheckinBundleSummar
     name = str(manifest.get("station", {}).get("name", "station"))
     seq = manifest["seq"]
     db = store.db
-    row = db.execute("SELECT last_seq FROM bundle_stations WHERE fingerprint = ?",
-                     [print_]).fetchone()
-    if row is not None and seq <= row[0]:
-        raise BundleRefused(f"These are check-ins {seq} from {name!r}; check-ins {row[0]} "
-                            "were already taken, so this bundle is old or replayed.")
     service = ProjectService(store, actor=f"station {name}")
     counts = {"devices": 0, "versions": 0, "feedback": 0, "actions": 0}
-    with store.writing():
-        db.execute(
-            "INSERT INTO bundle_stations (fingerprint, name, algorithm, public_pem, last_seq, "
-            "trusted_at, last_import_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (fingerprint) DO UPDATE SET last_seq = excluded.last_seq, "
-            "name = excluded.name, last_import_at = excluded.last_import_at",
-            [print_, name, signing.algorithm_of(signing.load_public(pem)), pem, seq,
-             utc_now(), utc_now()])
-        for part, write in (("devices", _devices), ("versions", _versions),
-                            ("feedback", _feedback), ("actions", _actions)):
-            page: list[list[Any]] = []
-            for value in bundle.lines(f"checkins/{part}.jsonl"):
-                page.append(_row(value, part))
-                if len(page) == PAGE:
-                    counts[part] += write(store, page)
-                    page = []
-            counts[part] += write(store, page)
-        summary = CheckinBundleSummary(seq, name, **counts)
-        db.execute("INSERT INTO bundle_imports (kind, source, seq, at, summary) VALUES "
-                   "('checkins', ?, ?, ?, ?)", [print_, seq, utc_now(),
-                                                json.dumps(summary.__dict__)])
-        with service.operation("bundle.checkins", f"station:{name}") as op:
-            op.after = summary.__dict__
+    try:
+        with store.writing():  # checked under the write lock: imports run one at a time
+            if db.execute("SELECT 1 FROM bundle_imports WHERE kind = 'checkins' AND "
+                          "source = ? AND seq = ?", [print_, seq]).fetchone():
+                raise BundleRefused(f"Check-ins {seq} from {name!r} were already taken "
+                                    "(a replayed bundle); nothing changed.")
+            db.execute(
+                "INSERT INTO bundle_stations (fingerprint, name, algorithm, public_pem, "
+                "last_seq, trusted_at, last_import_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (fingerprint) DO UPDATE SET "
+                "last_seq = max(last_seq, excluded.last_seq), name = excluded.name, "
+                "last_import_at = excluded.last_import_at",
+                [print_, name, signing.algorithm_of(signing.load_public(pem)), pem, seq,
+                 utc_now(), utc_now()])
+            for part, write in (("devices", _devices), ("versions", _versions),
+                                ("feedback", _feedback), ("actions", _actions)):
+                page: list[list[Any]] = []
+                for value in bundle.lines(f"checkins/{part}.jsonl"):
+                    page.append(_row(value, part))
+                    if len(page) == PAGE:
+                        counts[part] += write(store, page)
+                        page = []
+                counts[part] += write(store, page)
+            summary = CheckinBundleSummary(seq, name, **counts)
+            db.execute("INSERT INTO bundle_imports (kind, source, seq, at, summary) VALUES "
+                       "('checkins', ?, ?, ?, ?)", [print_, seq, utc_now(),
+                                                    json.dumps(summary.__dict__)])
+            with service.operation("bundle.checkins", f"station:{name}") as op:
+                op.after = summary.__dict__
+    except CONTENT_ERRORS as exc:
+        raise BundleRefused(f"The check-ins do not fit this project ({exc}); nothing was "
+                            "imported.") from exc
     return summary
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,10 +30,13 @@ from ota_desktop.bundle.archive import (
     NeedsTrust,
     Progress,
     VerifiedBundle,
+    allocate_seq,
+    check_target,
     fingerprint,
+    record_export,
     same_fingerprint,
 )
-from ota_desktop.errors import BadInput, NotFound, RuleViolation
+from ota_desktop.errors import BadInput, NotFound, OtaError, RuleViolation
 from ota_desktop.service import ProjectService
 from ota_desktop.service.base import utc_now
 from ota_desktop.store.store import Store
@@ -81,6 +85,7 @@ def export_releases(store: Store, target: Path, key: signing.PrivateKey,
     """Write a signed release bundle of ``store``'s project to ``target``."""
     if store.path is None:
         raise BadInput("Only a project file (not an in-memory project) can be bundled.")
+    check_target(store.path, target)
     files = ArtifactStore(artifact_root(store.path))
     public = signing.public_pem(key)
     found = store.db.execute("SELECT public_pem FROM signing_key").fetchone()
@@ -108,22 +113,18 @@ def export_releases(store: Store, target: Path, key: signing.PrivateKey,
                            "file; no bundle was written.")
         total = sum(size for _, size in needed) + config_file.stat().st_size \
             + devices_file.stat().st_size
-        with BundleWriter(target, total, progress) as writer:
-            writer.add_file("configuration.json", config_file)
-            writer.add_file("devices.jsonl", devices_file)
-            for sha, _ in needed:
-                writer.add_file(f"artifacts/{sha}", files.path_for(sha), expect_sha256=sha)
-            project = store.project()
-            releases = len(config["tables"]["releases"]["rows"]) \
-                + len(config["tables"]["delta_releases"]["rows"])
-            with store.writing():
-                seq = int(store.db.execute(
-                    "INSERT INTO bundle_exports (kind, at, summary) VALUES ('releases', ?, "
-                    "'{}') RETURNING id", [utc_now()]).fetchone()[0])
+        project = store.project()
+        releases = len(config["tables"]["releases"]["rows"]) \
+            + len(config["tables"]["delta_releases"]["rows"])
+        try:
+            with BundleWriter(target, total, progress) as writer:
+                writer.add_file("configuration.json", config_file)
+                writer.add_file("devices.jsonl", devices_file)
+                for sha, _ in needed:
+                    writer.add_file(f"artifacts/{sha}", files.path_for(sha), expect_sha256=sha)
+                seq = allocate_seq(store, "releases")
                 summary = ReleaseBundleSummary(seq, releases, len(needed),
                                                sum(s for _, s in needed), devices)
-                store.db.execute("UPDATE bundle_exports SET summary = ? WHERE id = ?",
-                                 [json.dumps(summary.__dict__), seq])
                 writer.finish({
                     "kind": "releases", "seq": seq, "created_at": utc_now(),
                     "project": {"id": server_id(store), "slug": project.slug,
@@ -131,6 +132,10 @@ def export_releases(store: Store, target: Path, key: signing.PrivateKey,
                     "signer": {"algorithm": signing.algorithm_of(key), "public_pem": public},
                     "summary": summary.__dict__,
                 }, key)
+        except OSError as exc:
+            raise OtaError(f"Could not write {target}: {exc.strerror or exc}; no bundle was "
+                           "written.") from exc
+        record_export(store, seq, summary.__dict__)
     return summary
 
 
@@ -164,98 +169,166 @@ def release_key_for(store: Store, trust: str | None) -> KeyFor:
                     "This file has not taken a bundle before: confirm the project's signing "
                     f"key by its fingerprint ({fingerprint(signer_pem)}; compare it with "
                     "'ota-desktop bundle keys' at HQ) and import again trusting it.",
-                    f"project {manifest['project'].get('slug')}", fingerprint(signer_pem))
+                    f"project {manifest['project']['slug']}", fingerprint(signer_pem))
             if not same_fingerprint(trust, fingerprint(signer_pem)):
-                raise BundleRefused("The bundle is signed by a key whose fingerprint is "
-                                    f"{fingerprint(signer_pem)}, not the one you trusted.")
+                raise BundleRefused("The bundle is signed by another key than the one you "
+                                    "trusted; compare the fingerprint with HQ's again.")
             return signing.load_public(signer_pem)
-        if manifest["project"].get("id") != current.project_id:
-            raise BundleRefused(f"The bundle comes from another project "
-                                f"({manifest['project'].get('slug')!r}); this station takes "
-                                f"bundles from {current.slug!r} only.")
-        if signer_pem != current.public_pem:
-            raise BundleRefused("The bundle is signed by another key than the one this "
-                                f"station trusts ({fingerprint(current.public_pem)}).")
+        _check_same_source(current, manifest, trust)
         return signing.load_public(current.public_pem)
 
     return key_for
+
+
+def _check_same_source(current: Source, manifest: dict[str, Any], trust: str | None) -> None:
+    if manifest["project"]["id"] != current.project_id:
+        same_name = manifest["project"]["slug"] == current.slug
+        raise BundleRefused(
+            "The bundle comes from another project"
+            + (f" file that is also called {current.slug!r} (id {manifest['project']['id'][:8]}"
+               f"…, this station's is {current.project_id[:8]}…)" if same_name
+               else f" ({manifest['project']['slug']!r})")
+            + f"; this station takes bundles from {current.slug!r} only.")
+    if manifest["signer"]["public_pem"] != current.public_pem:
+        raise BundleRefused("The bundle is signed by another key than the one this station "
+                            f"trusts ({fingerprint(current.public_pem)}).")
+    if trust is not None and not same_fingerprint(trust, fingerprint(current.public_pem)):
+        raise BundleRefused("The fingerprint you gave is not that of the key this station "
+                            "trusts; nothing was imported.")
 
 
 def _refuse_if_not_a_station(store: Store, manifest: dict[str, Any]) -> None:
     if store.db.execute("SELECT 1 FROM sync_link WHERE active = 1").fetchone():
         raise BundleRefused("This project is connected to a server and takes its releases "
                             "by sync; import bundles into a station's own file.")
-    if store.has_project() and store.project().slug != manifest["project"].get("slug"):
+    if store.db.execute("SELECT 1 FROM signing_key").fetchone():
+        raise BundleRefused("This file has its own signing key, so it is a project (HQ) and "
+                            "not a station; import the bundle into a station's own file.")
+    if store.has_project() and store.project().slug != manifest["project"]["slug"]:
         raise BundleRefused(f"This file holds project {store.project().slug!r}; the bundle is "
-                            f"for {manifest['project'].get('slug')!r}. Import it into a new "
-                            "file.")
-    if server_id(store) == manifest["project"].get("id"):
+                            f"for {manifest['project']['slug']!r}. Import it into a new file.")
+    if server_id(store) == manifest["project"]["id"]:
         raise BundleRefused("This bundle was exported from this very file.")
+
+
+#: what a bundle's content may break; each becomes "does not fit" and a rollback
+CONTENT_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError,
+                  sqlite3.DataError, ValueError, TypeError, KeyError, OverflowError,
+                  RecursionError, UnicodeError)
 
 
 def import_releases(store: Store, bundle: VerifiedBundle,
                     station_name: str | None = None) -> ReleaseBundleSummary:
-    """Apply a verified release bundle on a station, in one transaction."""
+    """Apply a verified release bundle on a station, in one transaction. Payload files go
+    into place before the commit (they are content-addressed, so a rollback leaves at most
+    an unused file), so a committed release never points at a file still missing."""
     manifest = bundle.manifest
-    current = source(store)
     seq = manifest["seq"]
-    if current is not None and seq <= current.last_seq:
-        raise BundleRefused(f"This is bundle {seq}; the station already took bundle "
-                            f"{current.last_seq}, so it is old or replayed.")
-    config = bundle.json("configuration.json")
-    tables = _checked_tables(store, config)
+    tables = _checked_tables(store, bundle.json("configuration.json"))
     files = ArtifactStore(artifact_root(store.path)) if store.path else None
     service = ProjectService(store, actor="bundle")
     db = store.db
-    devices = 0
-    with store.writing():
-        db.execute("PRAGMA defer_foreign_keys = ON")
-        old_cohorts = dict(db.execute("SELECT id, slug FROM cohorts").fetchall())
-        for name in reversed(CONFIG_TABLES):
-            db.execute(f"DELETE FROM {name}")
-        for name in CONFIG_TABLES:
-            columns, rows = tables[name]
-            db.conn.executemany(
-                f"INSERT INTO {name} ({', '.join(columns)}) VALUES "
-                f"({', '.join('?' * len(columns))})", rows)
-        _keep_devices_in_their_cohorts(store, old_cohorts)
-        page: list[list[Any]] = []
-        for row in bundle.lines("devices.jsonl"):
-            page.append(row)
-            if len(page) == DEVICE_PAGE:
-                devices += _upsert(store, page)
-                page = []
-        devices += _upsert(store, page)
-        signer = manifest["signer"]
-        db.execute(
-            "INSERT INTO bundle_source (id, project_id, slug, algorithm, public_pem, last_seq, "
-            "imported_at) VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-            "last_seq = excluded.last_seq, imported_at = excluded.imported_at",
-            [manifest["project"]["id"], manifest["project"]["slug"],
-             signing.algorithm_of(signing.load_public(signer["public_pem"])),
-             signer["public_pem"], seq, utc_now()])
-        _ensure_station_key(store, station_name)
-        summary = manifest.get("summary", {})
-        db.execute("INSERT INTO bundle_imports (kind, source, seq, at, summary) VALUES "
-                   "('releases', ?, ?, ?, ?)",
-                   [manifest["project"]["id"], seq, utc_now(), json.dumps(summary)])
-        with service.operation("bundle.import", f"bundle:{seq}") as op:
-            op.after = {"seq": seq, "project": manifest["project"]["slug"],
-                        "devices": devices}
-    if files is not None:  # after the commit: content-addressed, so never half a file
-        for name, path in bundle.files.items():
-            if name.startswith("artifacts/"):
-                destination = files.path_for(name.removeprefix("artifacts/"))
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, destination)
+    try:
+        with store.writing():
+            current = source(store)  # again, under the write lock: imports run one at a time
+            if current is not None:
+                _check_same_source(current, manifest, None)
+                if seq <= current.last_seq:
+                    raise BundleRefused(f"This is bundle {seq}; the station already took "
+                                        f"bundle {current.last_seq}, so it is old or replayed.")
+            devices = _replace_configuration(store, tables, bundle)
+            signer = manifest["signer"]["public_pem"]
+            db.execute(
+                "INSERT INTO bundle_source (id, project_id, slug, algorithm, public_pem, "
+                "last_seq, imported_at) VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO "
+                "UPDATE SET last_seq = max(last_seq, excluded.last_seq), "
+                "imported_at = excluded.imported_at",
+                [manifest["project"]["id"], manifest["project"]["slug"],
+                 signing.algorithm_of(signing.load_public(signer)), signer, seq, utc_now()])
+            _ensure_station_key(store, station_name)
+            summary = manifest.get("summary", {})
+            db.execute("INSERT INTO bundle_imports (kind, source, seq, at, summary) VALUES "
+                       "('releases', ?, ?, ?, ?)",
+                       [manifest["project"]["id"], seq, utc_now(), json.dumps(summary)])
+            with service.operation("bundle.import", f"bundle:{seq}") as op:
+                op.after = {"seq": seq, "project": manifest["project"]["slug"],
+                            "devices": devices}
+            if files is not None:
+                for name, path in bundle.files.items():
+                    if name.startswith("artifacts/"):
+                        destination = files.path_for(name.removeprefix("artifacts/"))
+                        destination.parent.mkdir(parents=True, exist_ok=True)
+                        os.replace(path, destination)
+    except CONTENT_ERRORS as exc:
+        raise BundleRefused(f"The bundle's content does not fit this project ({exc}); "
+                            "nothing was imported.") from exc
     payloads = [n for n in bundle.files if n.startswith("artifacts/")]
     return ReleaseBundleSummary(seq, int(summary.get("releases", 0)), len(payloads),
                                 int(summary.get("file_bytes", 0)), devices)
 
 
+def _replace_configuration(store: Store, tables: dict[str, tuple[list[str], list[Any]]],
+                           bundle: VerifiedBundle) -> int:
+    """HQ's configuration rows in place of the station's, then HQ's fleet; returns the
+    number of devices."""
+    db = store.db
+    db.execute("PRAGMA defer_foreign_keys = ON")
+    old_cohorts = dict(db.execute("SELECT id, slug FROM cohorts").fetchall())
+    for name in reversed(CONFIG_TABLES):
+        db.execute(f"DELETE FROM {name}")
+    for name in CONFIG_TABLES:
+        columns, rows = tables[name]
+        db.conn.executemany(
+            f"INSERT INTO {name} ({', '.join(columns)}) VALUES "
+            f"({', '.join('?' * len(columns))})", rows)
+    _check_configuration(store)
+    _keep_devices_in_their_cohorts(store, old_cohorts)
+    devices = 0
+    page: list[list[Any]] = []
+    software_types = set(store.software_types())
+    for row in bundle.lines("devices.jsonl"):
+        page.append(_device(row, software_types))
+        if len(page) == DEVICE_PAGE:
+            devices += _upsert(store, page)
+            page = []
+    devices += _upsert(store, page)
+    problems = db.execute("PRAGMA foreign_key_check").fetchall()
+    if problems:
+        raise BundleRefused(f"The bundle's {problems[0][0]} rows point at rows it does not "
+                            "hold; nothing was imported.")
+    return devices
+
+
+def _check_configuration(store: Store) -> None:
+    """What a station cannot serve without: one project, one default cohort."""
+    db = store.db
+    if db.execute("SELECT count(*) FROM project").fetchone()[0] != 1:
+        raise BundleRefused("The bundle's configuration holds no project.")
+    if db.execute("SELECT count(*) FROM cohorts WHERE is_default = 1").fetchone()[0] != 1:
+        raise BundleRefused("The bundle's configuration has no default cohort.")
+    store.project()  # its version scheme is one this version knows
+
+
+def _device(row: Any, software_types: set[str]) -> list[Any]:
+    if not isinstance(row, list) or len(row) != 6 or not all(
+            isinstance(v, str) for v in row[:5]) or row[5] not in (0, 1, True, False):
+        raise BundleRefused("The bundle's device rows do not fit this version of OTA Desktop.")
+    if row[2] not in software_types:
+        raise BundleRefused(f"The bundle's device {row[0]} has an unknown software type.")
+    try:
+        attributes = json.loads(row[4])
+    except (ValueError, RecursionError):
+        attributes = None
+    if not isinstance(attributes, dict) or not all(
+            isinstance(v, str) for v in attributes.values()):
+        raise BundleRefused(f"The bundle's device {row[0]} has attributes that are not an "
+                            "object of strings.")
+    return row
+
+
 def _checked_tables(store: Store, config: Any) -> dict[str, tuple[list[str], list[Any]]]:
     """The configuration rows, with their column names held to this schema's (they go into
-    SQL) and every row the right width."""
+    SQL), each named once, and every row the right width with plain values."""
     tables = config.get("tables") if isinstance(config, dict) else None
     if not isinstance(tables, dict):
         raise BundleRefused("The bundle's configuration is incomplete.")
@@ -266,8 +339,10 @@ def _checked_tables(store: Store, config: Any) -> dict[str, tuple[list[str], lis
         columns = table.get("columns") if isinstance(table, dict) else None
         rows = table.get("rows") if isinstance(table, dict) else None
         if not isinstance(columns, list) or not isinstance(rows, list) \
-                or not set(columns) <= known or not all(
-                    isinstance(r, list) and len(r) == len(columns) for r in rows):
+                or not all(isinstance(c, str) for c in columns) \
+                or not set(columns) <= known or len(set(columns)) != len(columns) \
+                or not all(isinstance(r, list) and len(r) == len(columns) and all(
+                    v is None or isinstance(v, (str, int, float)) for v in r) for r in rows):
             raise BundleRefused(f"The bundle's {name} rows do not fit this version of OTA "
                                 "Desktop.")
         checked[name] = (columns, rows)
@@ -275,12 +350,11 @@ def _checked_tables(store: Store, config: Any) -> dict[str, tuple[list[str], lis
 
 
 def _upsert(store: Store, devices: list[list[Any]]) -> int:
-    """HQ's device rows (cohort, version, attributes, staged mark); the station keeps its
-    own last-seen times."""
-    if not all(isinstance(d, list) and len(d) == 6 for d in devices):
-        raise BundleRefused("The bundle's device rows do not fit this version of OTA Desktop.")
+    """HQ's device rows. HQ sets cohorts and staged marks; a device this station has seen
+    itself keeps the version and attributes it reported here (HQ's may be older), and the
+    station keeps its own last-seen times: they are what it reports back."""
     try:
-        return upsert_devices(store, [[*d, None] for d in devices], take_last_seen=False)
+        return upsert_devices(store, [[*d, None] for d in devices], station=True)
     except RuleViolation as exc:
         raise BundleRefused(f"The bundle does not hold together: {exc}") from exc
 

@@ -6,6 +6,7 @@ progress; a refused bundle changes nothing and says why."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from ota_desktop.gui.controller import ProjectController
 from ota_desktop.gui.widgets import error_label
 from ota_desktop.store.store import Store
 
+log = logging.getLogger(__name__)
 SUFFIX = ".otab"
 FILTER = f"OTA Desktop bundles (*{SUFFIX});;All files (*)"
 
@@ -112,6 +114,11 @@ class BundleController(QObject):
         except (OtaError, OSError) as exc:
             self.failed.emit(str(exc) if isinstance(exc, OtaError)
                              else f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+            return
+        except Exception as exc:  # never leave the dialog waiting on a failure
+            log.exception("bundle work failed")
+            self.failed.emit(f"That did not work ({type(exc).__name__}: {exc}); nothing was "
+                             "changed.")
             return
         if changes_project:
             self.project.reload()

@@ -547,10 +547,14 @@ def apply_devices(store: Store, page: dict[str, Any]) -> int:
     return count
 
 
-def upsert_devices(store: Store, devices: list[list[Any]], take_last_seen: bool = True) -> int:
+_REPORTED = ("software_type", "current_version", "attributes")
+
+
+def upsert_devices(store: Store, devices: list[list[Any]], station: bool = False) -> int:
     """Server device rows into the mirror (inside the caller's transaction). A factory
-    station keeps its own last-seen times (``take_last_seen=False``): they are what it
-    reports back."""
+    station (``station=True``) keeps its own last-seen times, and what a device it has seen
+    reported there (version, attributes, software type); the cohort and staged mark are
+    always the server's."""
     db = store.db
     cohorts = dict(db.execute("SELECT slug, id FROM cohorts").fetchall())
     keys: dict[str, str] = {}  # fleets share few attribute sets: canonicalize each once
@@ -574,9 +578,9 @@ def upsert_devices(store: Store, devices: list[list[Any]], take_last_seen: bool 
         "INSERT INTO devices (serial, cohort_id, software_type, current_version, attributes, "
         "staged, last_seen, created_at, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (serial) DO UPDATE SET cohort_id = excluded.cohort_id, "
-        "software_type = excluded.software_type, "
-        "current_version = excluded.current_version, attributes = excluded.attributes, "
-        "staged = excluded.staged"
-        + (", last_seen = excluded.last_seen" if take_last_seen else ""),
+        "staged = excluded.staged, "
+        + (", ".join(f"{c} = CASE WHEN devices.last_seen IS NULL THEN excluded.{c} ELSE "
+                     f"devices.{c} END" for c in _REPORTED) if station else
+           ", ".join(f"{c} = excluded.{c}" for c in (*_REPORTED, "last_seen"))),
         [(*row, rev + i + 1) for i, row in enumerate(rows)])
     return len(rows)

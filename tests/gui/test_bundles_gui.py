@@ -108,7 +108,7 @@ def test_export_and_import_bundles_in_the_window(main_window, small_demo, qtbot,
     before = "\n".join(Store.open(station).db.conn.iterdump())
     with qtbot.waitSignal(st.bundles.failed, timeout=30_000):
         click(qtbot, dialog.run_button)
-    assert "does not match its signed manifest" in dialog.message.text()
+    assert "does not have that sha256" in dialog.message.text()
     assert "\n".join(Store.open(station).db.conn.iterdump()) == before
 
 
