@@ -251,10 +251,12 @@ def status(store: Store, offline: bool = False) -> SyncStatus:
 
 # --- local edits -----------------------------------------------------------------------------
 
-def apply_local(store: Store, change: Change, actor: str = "local") -> list[int]:
+def apply_local(store: Store, change: Change, actor: str = "local",
+                principal: Principal | None = None) -> list[int]:
     """Apply ``change`` to the mirror and, when linked, queue it in the same transaction.
-    Returns the ids of the operations it recorded (for undo)."""
-    service = ProjectService(store, principal=local_principal(store, actor))
+    Returns the ids of the operations it recorded (for undo). ``principal`` acts instead of
+    the local user (the rollout guard pausing a rollout)."""
+    service = ProjectService(store, principal=principal or local_principal(store, actor))
     current = link(store)
     first = service.last_operation_id()
     with store.writing():
