@@ -245,6 +245,10 @@ def _matrix_text(data: dict[str, Any]) -> str:
                           for v, n in row["next"].items())
         lines.append(f"  {row['version']:>10}  {row['total']:>10,}  {moves}{flag}")
     lines.append("final targets: " + ", ".join(data["final_targets"]))
+    for paused in data.get("paused", []):
+        name = f"Delta {paused['release']}" if paused["is_delta"] else f"Full {paused['release']}"
+        lines.append(f"PAUSED {name}: {paused['reason']} (ota-desktop resume … to serve it "
+                     "again)")
     return "\n".join(lines)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -232,3 +233,39 @@ def test_a_paused_must_pass_through_release_still_holds_devices_below_it() -> No
     d = delta("1.5", "1.6")
     cfg = config([full("2.0"), d], [on(full("2.0")), replace(on(d), paused="paused")])
     assert resolve(query("1.5"), device("1.5"), cfg).target_version == "2.0"
+
+
+def test_cli_activate_guard_history_matrix_and_resume(small_demo: Path, capsys) -> None:
+    from ota_desktop.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main([*args[:1], "--db", str(small_demo), *args[1:]])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    ref = ["--software-type", "main", "--version", "2.0"]
+    assert run("activate", "--cohort", "beta", *ref, "--guard-failures", "2")[0] == 0
+    store = Store.open(small_demo)
+    report(store, serials("BET-21", 2))
+    code, out, _ = run("history")
+    assert code == 0
+    line = next(x for x in out.splitlines() if "beta" in x and " 2.0 " in x)
+    assert "paused" in line and "guard: pause at 2 failures; 2 of 2 reporting failed" in line
+    assert "paused by rollout guard: 2 failures ≥ 2" in out
+    code, out, _ = run("history", "--json")
+    (row,) = [r for r in json.loads(out) if r["cohort"] == "beta"
+              and r["release"] == "2.0"]
+    assert row["paused"] and row["guard"] == {"failures": 2, "percent": None,
+                                              "min_reports": 20}
+    code, out, _ = run("matrix", "--cohort", "beta", "--software-type", "main")
+    assert "PAUSED Full 2.0: paused by rollout guard: 2 failures ≥ 2" in out
+    code, out, _ = run("resume", "--cohort", "beta", *ref)
+    assert code == 0 and "Resume Full release 2.0 in beta" in out
+    assert paused(store, R20, "beta") is None
+    code, _, err = run("resume", "--cohort", "beta", *ref)
+    assert code == 2 and "not paused" in err
+    assert run("guard", "--cohort", "beta", *ref, "--percent", "5")[0] == 0
+    assert next(a.guard for a in store.configuration().activations_in("beta")
+                if a.release == R20) == RolloutGuard(None, 5.0, 20)
+    assert run("guard", "--cohort", "beta", *ref, "--off")[0] == 0
+    assert run("guard", "--cohort", "beta", *ref)[0] == 2
