@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ota_desktop import NAME
-from ota_desktop.changes import Change, DeleteRelease
+from ota_desktop.changes import Change, DeleteRelease, Resume
 from ota_desktop.errors import OtaError
 from ota_desktop.gui.activation_dialog import ActivationDialog
 from ota_desktop.gui.cohorts_dialog import CohortsDialog, MoveDevicesDialog
@@ -30,6 +30,7 @@ from ota_desktop.gui.controller import ProjectController
 from ota_desktop.gui.device_details import DeviceDetailsDialog
 from ota_desktop.gui.device_list import DeviceListDialog
 from ota_desktop.gui.forms.ui_main_window import Ui_MainWindow
+from ota_desktop.gui.guard_banner import PausedBanner
 from ota_desktop.gui.history_dialog import HistoryDialog
 from ota_desktop.gui.icons import icon
 from ota_desktop.gui.keys_dialog import KeysDialog
@@ -134,7 +135,8 @@ class MainWindow(QMainWindow):
     def open_activation(self, action: MatrixAction) -> ActivationDialog:
         matrix = self.matrix
         assert matrix is not None and action.ref is not None
-        mode = {"activate": "activate", "rollout": "rollout", "pull": "pull"}[action.kind]
+        mode = {"activate": "activate", "rollout": "rollout", "pull": "pull",
+                "guard": "guard"}[action.kind]
         dialog = ActivationDialog(self.controller, action.ref, matrix.cohort, mode,
                                   percent=action.percent, parent=self)
         dialog.accepted.connect(lambda: self.run_change(dialog.change()))
@@ -153,7 +155,7 @@ class MainWindow(QMainWindow):
         return editor
 
     def open_history(self) -> HistoryDialog:
-        dialog = HistoryDialog(self.controller, self)
+        dialog = HistoryDialog(self.controller, self, self.run_change)
         self._keep(dialog)
         return dialog
 
@@ -276,8 +278,10 @@ class MainWindow(QMainWindow):
             self.open_release_editor(version=action.version)
         elif action.kind == "create-delta":
             self.open_release_editor(from_version=action.from_version, delta=True)
-        elif action.kind in ("activate", "rollout", "pull"):
+        elif action.kind in ("activate", "rollout", "pull", "guard"):
             self.open_activation(action)
+        elif action.kind == "resume" and action.ref is not None and self.matrix is not None:
+            self.run_change(Resume(action.ref, self.matrix.cohort))
         elif action.kind == "edit" and action.ref is not None:
             self.open_release_editor(edit=action.ref)
         elif action.kind == "delete" and action.ref is not None:
@@ -296,6 +300,10 @@ class MainWindow(QMainWindow):
     def _setup_ui(self) -> None:
         self.setWindowIcon(icon("app"))
         self.setWindowTitle(NAME)
+        self.paused_banner = PausedBanner(self)
+        self.paused_banner.resumeRequested.connect(
+            lambda ref: self.trigger(MatrixAction("Resume", "resume", ref)))
+        self.ui.matrixHostLayout.addWidget(self.paused_banner)
         self.ui.matrixHostLayout.addWidget(self.matrix_view)
         self.progress_bar = QProgressBar(self)
         self.progress_bar.setMaximumWidth(260)
@@ -317,11 +325,12 @@ class MainWindow(QMainWindow):
         self.sync_status_action = self.ui.menuProject.addAction("Sync &Status…")
         self.disconnect_action = self.ui.menuProject.addAction("&Disconnect from Server")
         self._fleet_refresh = QTimer(self, singleShot=True, interval=1000)
-        self._fleet_refresh.timeout.connect(self.refresh)
+        self._fleet_refresh.timeout.connect(self._on_fleet_refresh)
         self.ui.legendLabel.setText(
             "Legend: <b>blue ✓</b> active Full release · <b>hollow</b> Full release not active"
             " · <b>dashed</b> no Full release · <b>flag</b> final target · "
-            "<b>Δ</b> active Delta · <b>%</b> staged rollout. Click a count to list devices.")
+            "<b>Δ</b> active Delta · <b>%</b> staged rollout · <b>paused</b> by its rollout "
+            "guard. Click a count to list devices.")
         self.ui.cohortCombo.setEnabled(False)
         self.ui.softwareTypeCombo.setEnabled(False)
         undo = self.undo_stack.createUndoAction(self, "&Undo")
@@ -412,6 +421,7 @@ class MainWindow(QMainWindow):
 
     def _on_matrix_ready(self, matrix: VersionMatrix) -> None:
         self.matrix_view.matrix_model.set_matrix(matrix)
+        self.paused_banner.show_matrix(matrix)
         staged = [c for r in matrix.rows for c in r.cells.values() if c.staged]
         parts = [f"{abbreviate(matrix.total)} devices ({exact(matrix.total)})",
                  f"{len(matrix.rows)} current version{'s' if len(matrix.rows) != 1 else ''}",
@@ -494,6 +504,11 @@ class MainWindow(QMainWindow):
         # check-ins moved devices: recompute, at most one matrix computation queued at a time
         if not self._fleet_refresh.isActive():
             self._fleet_refresh.start()
+
+    def _on_fleet_refresh(self) -> None:
+        # a rollout guard may have paused a release meanwhile: re-read the configuration too
+        if not self.controller.reload_if_changed():
+            self.refresh()
 
     def _on_open_triggered(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)
