@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ota_desktop.cli_signing import register as register_signing
 
     _COMMANDS.update(register_signing(sub, command))
+    from ota_desktop.cli_simulate import register as register_simulate
+
+    _COMMANDS.update(register_simulate(sub, command))
     return parser
 
 
