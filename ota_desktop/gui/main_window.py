@@ -45,6 +45,7 @@ from ota_desktop.gui.matrix_view import MatrixView
 from ota_desktop.gui.paths_dialog import PathsDialog
 from ota_desktop.gui.release_editor import ReleaseEditor
 from ota_desktop.gui.serving import DeviceServer, ServeDialog
+from ota_desktop.gui.simulator import SimulatorDialog
 from ota_desktop.gui.sync import (
     ConnectDialog,
     SyncController,
@@ -174,6 +175,14 @@ class MainWindow(QMainWindow):
         if matrix is None:
             return None
         dialog = PathsDialog(self.controller, matrix.cohort, matrix.software_type, self)
+        self._keep(dialog)
+        return dialog
+
+    def open_simulator(self) -> SimulatorDialog:
+        dialog = SimulatorDialog(self.controller, self.ui.cohortCombo.currentData(),
+                                 self.ui.softwareTypeCombo.currentText() or None, self)
+        # the matrix follows the simulated fleet, refreshed at most about three times a second
+        dialog.runner.fleetChanged.connect(lambda: self._on_fleet_changed(300))
         self._keep(dialog)
         return dialog
 
@@ -324,6 +333,8 @@ class MainWindow(QMainWindow):
         self.sync_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
         self.sync_status_action = self.ui.menuProject.addAction("Sync &Status…")
         self.disconnect_action = self.ui.menuProject.addAction("&Disconnect from Server")
+        self.menu_tools = self.ui.menuBar.addMenu("&Tools")
+        self.simulator_action = self.menu_tools.addAction("Fleet &Simulator…")
         self._fleet_refresh = QTimer(self, singleShot=True, interval=1000)
         self._fleet_refresh.timeout.connect(self._on_fleet_refresh)
         self.ui.legendLabel.setText(
@@ -370,6 +381,7 @@ class MainWindow(QMainWindow):
         self.device_server.fleetChanged.connect(self._on_fleet_changed)
         c.changed.connect(self._on_changed)
         self.connect_action.triggered.connect(self.open_connect)
+        self.simulator_action.triggered.connect(self.open_simulator)
         self.sync_action.triggered.connect(self.sync.sync_now)
         self.sync_status_action.triggered.connect(self.open_sync_status)
         self.disconnect_action.triggered.connect(self._on_disconnect)
@@ -500,10 +512,10 @@ class MainWindow(QMainWindow):
         self.serving_label.setText(f"Serving devices on {self.device_server.url} — "
                                    f"{checkins:,} check-ins, {downloads:,} downloads")
 
-    def _on_fleet_changed(self) -> None:
+    def _on_fleet_changed(self, delay_ms: int = 1000) -> None:
         # check-ins moved devices: recompute, at most one matrix computation queued at a time
         if not self._fleet_refresh.isActive():
-            self._fleet_refresh.start()
+            self._fleet_refresh.start(delay_ms)
 
     def _on_fleet_refresh(self) -> None:
         # a rollout guard may have paused a release meanwhile: re-read the configuration too
