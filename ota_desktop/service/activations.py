@@ -43,16 +43,22 @@ class ActivationEdits(ServiceBase):
         return activation_id
 
     def restore_activation(self, ref: ReleaseRef, cohort: str, *, kind: ActivationKind,
-                           rollout_percent: float | None, status: ActivationStatus) -> int:
+                           rollout_percent: float | None, status: ActivationStatus,
+                           guard: RolloutGuard | None = None, paused: str | None = None) -> int:
         """Re-create an activation as it was (snapshot import): staged marks are restored
         with the devices, so none are drawn here."""
+        check_guard(guard)
         column, release_id = self._release_id(ref)
         cohort_id = self.store.cohort_id(cohort)
         with self.operation("activation.restore", f"activation:{cohort}/{ref.label}") as op:
             activation_id = self._insert_activation(column, release_id, cohort_id, kind,
-                                                    rollout_percent, status)
+                                                    rollout_percent, status, guard)
+            if paused is not None and status == "active":
+                self.db.execute("UPDATE activations SET paused_at = ?, paused_reason = ? "
+                                "WHERE id = ?", [self.clock(), paused, activation_id])
             op.after = {"cohort": cohort, "kind": kind, "rollout_percent": rollout_percent,
-                        "status": status}
+                        "status": status, "guard": guard_json(guard) if guard else None,
+                        "paused": paused}
         return activation_id
 
     def set_rollout_percent(self, ref: ReleaseRef, cohort: str, percent: float,

@@ -269,3 +269,33 @@ def test_cli_activate_guard_history_matrix_and_resume(small_demo: Path, capsys) 
                 if a.release == R20) == RolloutGuard(None, 5.0, 20)
     assert run("guard", "--cohort", "beta", *ref, "--off")[0] == 0
     assert run("guard", "--cohort", "beta", *ref)[0] == 2
+
+
+def test_snapshot_round_trip_keeps_guards_and_pauses(demo, tmp_path: Path) -> None:
+    import io
+
+    from ota_desktop.errors import InvalidSnapshot
+    from ota_desktop.snapshot import export_snapshot, import_snapshot, validate
+
+    store, service = demo
+    service.set_guard(R20, "default", RolloutGuard(failures=2, percent=5, min_reports=30))
+    report(store, serials("DEF-09", 2))
+    out = io.StringIO()
+    export_snapshot(store, out)
+    data = json.loads(out.getvalue())
+    (a,) = [a for a in data["activations"] if a["release"] == {"software_type": "main",
+                                                               "version": "2.0"}]
+    assert a["guard"] == {"failures": 2, "percent": 5, "min_reports": 30}
+    assert a["paused"] == "paused by rollout guard: 2 failures ≥ 2"
+    copy = Store.open(tmp_path / "copy.db")
+    import_snapshot(copy, validate(data))
+    (restored,) = [a for a in copy.configuration().activations_in("default") if a.release == R20]
+    assert restored.guard == RolloutGuard(2, 5, 30)
+    assert restored.paused == "paused by rollout guard: 2 failures ≥ 2"
+    a["guard"] = {"failures": 0}
+    with pytest.raises(InvalidSnapshot, match=r"activations\[\d\]\.guard: A rollout guard's "
+                                              r"failure count is between 1"):
+        validate(data)
+    a["guard"], a["paused"], a["status"] = None, "why", "pulled"
+    with pytest.raises(InvalidSnapshot, match=r"activations\[\d\]\.paused"):
+        validate(data)
