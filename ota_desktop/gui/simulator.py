@@ -105,7 +105,7 @@ class SimulationRunner(QObject):
         executor = self._executor
         assert executor is not None
         try:
-            self._sim = await loop.run_in_executor(executor, Simulator, path, settings)
+            sim = self._sim = await loop.run_in_executor(executor, Simulator, path, settings)
         except OtaError as exc:
             self.failed.emit(str(exc))
             self._close()
@@ -120,7 +120,8 @@ class SimulationRunner(QObject):
             if self.state != "running":
                 continue
             owed = self.pacer.due()
-            ticks, counters = await loop.run_in_executor(executor, self._advance, owed)
+            ticks, counters = await loop.run_in_executor(executor, _advance, sim, owed,
+                                                         self.pacer.speed)
             self.counters = counters
             now = time.monotonic()
             if now - window[0] >= 1:
@@ -129,15 +130,6 @@ class SimulationRunner(QObject):
             self.countersChanged.emit(counters)
             if ticks:
                 self.fleetChanged.emit()
-
-    def _advance(self, owed: float) -> tuple[int, SimCounters]:
-        """In the worker thread: catch up, within the work budget."""
-        sim = self._sim
-        assert sim is not None
-        ticks = sim.step(owed, budget_s=WORK_PER_STEP_S)
-        sim.drop_backlog(keep=self.pacer.speed * 0.5)
-        counters = dataclasses.replace(sim.counters, pauses=list(sim.counters.pauses))
-        return ticks, counters
 
     def _close(self) -> None:
         sim, executor = self._sim, self._executor
@@ -154,6 +146,13 @@ class SimulationRunner(QObject):
     def _set_state(self, state: str) -> None:
         self.state = state
         self.stateChanged.emit(state)
+
+
+def _advance(sim: Simulator, owed: float, speed: float) -> tuple[int, SimCounters]:
+    """In the worker thread (touching no Qt object): catch up, within the work budget."""
+    ticks = sim.step(owed, budget_s=WORK_PER_STEP_S)
+    sim.drop_backlog(keep=speed * 0.5)
+    return ticks, dataclasses.replace(sim.counters, pauses=list(sim.counters.pauses))
 
 
 class SimulatorDialog(QDialog):

@@ -42,6 +42,9 @@ def test_failures_over_ddi_pause_the_release_and_resume_brings_it_back(
     server = start_server(small_demo)
     with server.client() as c:
         assert latest(c, "DEF-11-000030").json()["version"] == "2.0"
+        # a hawkBit device that is in the middle of installing 2.0
+        busy = c.get(f"{BASE}/DEF-11-000020", headers=GW).json()["_links"]
+        busy_action = c.get(busy["deploymentBase"]["href"], headers=GW).json()["id"]
         for i in range(2):
             fail_update(c, f"DEF-11-{i:06d}")
         server.flush()
@@ -52,6 +55,9 @@ def test_failures_over_ddi_pause_the_release_and_resume_brings_it_back(
         assert latest(c, "DEF-11-000030").status_code == 204
         assert "deploymentBase" not in c.get(f"{BASE}/DEF-11-000031",
                                              headers=GW).json()["_links"]
+        # ... and the one in the middle of it is told to cancel
+        links = c.get(f"{BASE}/DEF-11-000020", headers=GW).json()["_links"]
+        assert links["cancelAction"]["href"].endswith(f"/cancelAction/{busy_action}")
         # a 0.9 device now gets 1.0, the next active Full release, as if 2.0 were pulled
         assert latest(c, "DEF-09-000001", "0.9").json()["version"] == "1.0"
 
