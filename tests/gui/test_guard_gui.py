@@ -98,4 +98,16 @@ def test_guard_from_the_dialog_pauses_live_and_one_click_resumes(main_window, sm
     with qtbot.waitSignal(window.matrixShown, timeout=20_000):
         window.undo_action.trigger()  # undo the resume: paused again
     assert window.paused_banner.isVisible() and header(window, "2.0")[1] == "2.0 paused"
+    # the activation history resumes the selected paused row too
+    history = window.open_history()
+    row = next(i for i, r in enumerate(history.rows) if r["release"] == "2.0"
+               and r["cohort"] == "default")
+    assert not history.resume_button.isEnabled()
+    history.table.selectRow(row)
+    assert history.resume_button.isEnabled()
+    with qtbot.waitSignal(window.matrixShown, timeout=20_000):
+        history.resume_button.click()
+    assert not window.paused_banner.isVisible()
+    assert history.table.item(row, 6).text() == "active"
+    history.close()
     window.stop_serving()
