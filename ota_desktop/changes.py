@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ota_desktop.model import ActivationKind, ReleaseRef
+from ota_desktop.model import ActivationKind, ReleaseRef, RolloutGuard
 from ota_desktop.service import ProjectService
 
 
@@ -47,6 +47,7 @@ class Activate:
     kind: ActivationKind = "normal"
     rollout_percent: float | None = None
     seed: int = field(default_factory=new_seed)
+    guard: RolloutGuard | None = None
 
     @property
     def software_type(self) -> str:
@@ -55,11 +56,12 @@ class Activate:
     def describe(self) -> str:
         how = (f"as a staged rollout at {self.rollout_percent:g}%" if self.kind == "staged"
                else "for every device")
-        return f"Activate {_release_name(self.ref)} in {self.cohort} {how}"
+        guarded = f" (rollout guard: {self.guard.describe()})" if self.guard else ""
+        return f"Activate {_release_name(self.ref)} in {self.cohort} {how}{guarded}"
 
     def apply(self, service: ProjectService) -> None:
         service.activate(self.ref, self.cohort, kind=self.kind,
-                         rollout_percent=self.rollout_percent, seed=self.seed)
+                         rollout_percent=self.rollout_percent, seed=self.seed, guard=self.guard)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,63 @@ class Pull:
         service.deactivate(self.ref, self.cohort)
 
 
+
+@dataclass(frozen=True)
+class SetGuard:
+    """Set, change or (``guard=None``) remove an activation's rollout guard."""
+
+    ref: ReleaseRef
+    cohort: str
+    guard: RolloutGuard | None = None
+
+    @property
+    def software_type(self) -> str:
+        return self.ref.software_type
+
+    def describe(self) -> str:
+        what = self.guard.describe() if self.guard else "none"
+        return f"Set the rollout guard of {_release_name(self.ref)} in {self.cohort}: {what}"
+
+    def apply(self, service: ProjectService) -> None:
+        service.set_guard(self.ref, self.cohort, self.guard)
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Serve a paused activation again (failures are counted afresh)."""
+
+    ref: ReleaseRef
+    cohort: str
+
+    @property
+    def software_type(self) -> str:
+        return self.ref.software_type
+
+    def describe(self) -> str:
+        return f"Resume {_release_name(self.ref)} in {self.cohort}"
+
+    def apply(self, service: ProjectService) -> None:
+        service.resume(self.ref, self.cohort)
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Stop serving an activation; the rollout guard makes these (on a linked mirror they go
+    up to the server like any edit, so the server stops serving it too)."""
+
+    ref: ReleaseRef
+    cohort: str
+    reason: str
+
+    @property
+    def software_type(self) -> str:
+        return self.ref.software_type
+
+    def describe(self) -> str:
+        return f"Pause {_release_name(self.ref)} in {self.cohort} ({self.reason})"
+
+    def apply(self, service: ProjectService) -> None:
+        service.pause(self.ref, self.cohort, self.reason)
 
 
 @dataclass(frozen=True)

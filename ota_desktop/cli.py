@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ota_desktop.cli_bundle import register as register_bundle
 
     _COMMANDS.update(register_bundle(sub, command))
+    from ota_desktop.cli_simulate import register as register_simulate
+
+    _COMMANDS.update(register_simulate(sub, command))
     return parser
 
 
@@ -255,6 +258,10 @@ def _matrix_text(data: dict[str, Any]) -> str:
                           for v, n in row["next"].items())
         lines.append(f"  {row['version']:>10}  {row['total']:>10,}  {moves}{flag}")
     lines.append("final targets: " + ", ".join(data["final_targets"]))
+    for paused in data.get("paused", []):
+        name = f"Delta {paused['release']}" if paused["is_delta"] else f"Full {paused['release']}"
+        lines.append(f"PAUSED {name}: {paused['reason']} (ota-desktop resume … to serve it "
+                     "again)")
     return "\n".join(lines)
 
 

@@ -23,10 +23,12 @@ from ota_desktop.changes import (
     EditRelease,
     MoveDevices,
     NewPayload,
+    Resume,
+    SetGuard,
     UpdateCohort,
 )
 from ota_desktop.errors import BadInput
-from ota_desktop.model import ReleaseRef
+from ota_desktop.model import ReleaseRef, RolloutGuard
 from ota_desktop.service import ProjectService
 from ota_desktop.store.store import Store
 
@@ -100,8 +102,19 @@ def register(sub: Any, command: AddCommand) -> dict[str, Command]:
             p.add_argument("--rollout-percent", type=float,
                            help="below 100: a staged rollout of that share of the cohort")
             p.add_argument("--seed", type=int, help="staged draw seed (default: random)")
+            _guard_arguments(p)
         p.add_argument("--dry-run", action="store_true",
                        help="print the what-if as JSON and change nothing")
+
+    p = command("guard", "set, change or remove the rollout guard of an activation")
+    p.add_argument("--cohort", required=True)
+    _ref_arguments(p)
+    _guard_arguments(p, prefix="")
+    p.add_argument("--off", action="store_true", help="remove the guard")
+
+    p = command("resume", "serve a paused activation again (failures are counted afresh)")
+    p.add_argument("--cohort", required=True)
+    _ref_arguments(p)
 
     p = command("rollout", "change a staged rollout's percentage")
     p.add_argument("--cohort", required=True)
@@ -167,7 +180,23 @@ def register(sub: Any, command: AddCommand) -> dict[str, Command]:
     return {"release": _cmd_release, "delta": _cmd_delta, "payload": _cmd_payload,
             "activate": _cmd_activate, "deactivate": _cmd_deactivate, "rollout": _cmd_rollout,
             "cohort": _cmd_cohort, "device": _cmd_device, "key": _cmd_key,
-            "history": _cmd_history, "user": _cmd_user, "token": _cmd_token}
+            "history": _cmd_history, "user": _cmd_user, "token": _cmd_token,
+            "guard": _cmd_guard, "resume": _cmd_resume}
+
+
+def _guard_arguments(p: argparse.ArgumentParser, prefix: str = "guard-") -> None:
+    p.add_argument(f"--{prefix}failures", dest="guard_failures", type=int, metavar="N",
+                   help="rollout guard: pause once N devices of the cohort reported a failure")
+    p.add_argument(f"--{prefix}percent", dest="guard_percent", type=float, metavar="P",
+                   help="rollout guard: pause once P%% of the devices that reported failed")
+    p.add_argument(f"--{prefix}min-reports", dest="guard_min_reports", type=int, default=20,
+                   metavar="M", help="the percentage counts from M reports on (default 20)")
+
+
+def _guard(args: argparse.Namespace) -> RolloutGuard | None:
+    if args.guard_failures is None and args.guard_percent is None:
+        return None
+    return RolloutGuard(args.guard_failures, args.guard_percent, args.guard_min_reports)
 
 
 def _service(path: Path) -> ProjectService:
@@ -270,8 +299,26 @@ def _cmd_activate(args: argparse.Namespace) -> int:
     staged = percent is not None and percent < 100
     change = Activate(_ref(args), args.cohort, kind="staged" if staged else "normal",
                       rollout_percent=percent if staged else None,
-                      seed=args.seed if args.seed is not None else new_seed())
+                      seed=args.seed if args.seed is not None else new_seed(),
+                      guard=_guard(args))
     return _run_change(args, change)
+
+
+def _cmd_guard(args: argparse.Namespace) -> int:
+    guard = _guard(args)
+    if args.off == (guard is not None):
+        raise BadInput("Give --failures N and/or --percent P, or --off to remove the guard.")
+    change = SetGuard(_ref(args), args.cohort, guard)
+    _edit(args.db, change)
+    print(change.describe() + ": done.")
+    return 0
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    change = Resume(_ref(args), args.cohort)
+    _edit(args.db, change)
+    print(change.describe() + ": done; failures are counted afresh from now.")
+    return 0
 
 
 def _cmd_deactivate(args: argparse.Namespace) -> int:
@@ -381,7 +428,15 @@ def _cmd_history(args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         percent = f" {r['rollout_percent']:g}%" if r["rollout_percent"] is not None else ""
+        status = "paused" if r["paused"] and r["status"] == "active" else r["status"]
+        guard = r["guard"]
+        extra = ""
+        if guard is not None and r["status"] == "active":
+            extra = (f"  guard: {RolloutGuard(**guard).describe()}; {r['failures']} of "
+                     f"{r['reports']} reporting failed")
+        if r["paused"] and r["status"] == "active":
+            extra += f"\n    {r['paused_reason']} (at {r['paused_at']})"
         sys.stdout.write(f"{r['created_at']}  {r['software_type']} {r['release']:<12} "
-                         f"{r['cohort']:<10} {r['kind']}{percent:<6} {r['status']:<7} "
-                         f"{r['activated_by'] or '(token)'}\n")
+                         f"{r['cohort']:<10} {r['kind']}{percent:<6} {status:<7} "
+                         f"{r['activated_by'] or '(token)'}{extra}\n")
     return 0

@@ -55,8 +55,9 @@ class Row:
 class Column:
     version: str
     release: Release | None  # the Full release of this version, if there is one
-    active: bool  # that Full release is active in the cohort
+    active: bool  # that Full release is active (and served) in the cohort
     final_target: bool
+    paused: str | None = None  # why its activation here is paused (not served)
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,15 @@ class VersionMatrix:
     columns: tuple[Column, ...]
     final_targets: tuple[str, ...]
     decisions: dict[tuple[str, str, bool], Decision] = field(default_factory=dict)
+    #: the cohort's paused activations: release -> why (e.g. "paused by rollout guard: …")
+    paused: dict[ReleaseRef, str] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
         return sum(r.total for r in self.rows)
+
+    def paused_reason(self, release: Release | DeltaRelease | None) -> str | None:
+        return self.paused.get(ref_of(release)) if release is not None else None
 
     def row(self, version: str) -> Row:
         return next(r for r in self.rows if r.version == version)
@@ -91,6 +97,8 @@ class VersionMatrix:
                 for r in self.rows
             ],
             "final_targets": list(self.final_targets),
+            "paused": [{"release": ref.label, "is_delta": ref.is_delta, "reason": reason}
+                       for ref, reason in self.paused.items()],
         }
 
 
@@ -145,6 +153,9 @@ def compute_matrix(
         cohort=cohort, software_type=software_type, rows=tuple(rows),
         columns=_columns(config, cohort, software_type, rows, final_targets),
         final_targets=final_targets, decisions=decisions,
+        paused={a.release: a.paused for a in config.activations_in(cohort)
+                if a.status == "active" and a.paused is not None
+                and a.release.software_type == software_type},
     )
 
 
@@ -178,7 +189,7 @@ def _staged_percent_by_release(config: Configuration, cohort: str) -> dict[Relea
     releases: tuple[Release | DeltaRelease, ...] = (*config.releases, *config.delta_releases)
     for release in releases:
         active = [a for a in config.activations_in(cohort)
-                  if a.release == ref_of(release) and a.status == "active"]
+                  if a.release == ref_of(release) and a.serving]
         if active and all(a.kind == "staged" for a in active):
             result[ref_of(release)] = float(active[0].rollout_percent or 0)
     return result
@@ -186,7 +197,7 @@ def _staged_percent_by_release(config: Configuration, cohort: str) -> dict[Relea
 
 def _active_delta(config: Configuration, cohort: str,
                   deltas: tuple[DeltaRelease, ...]) -> DeltaRelease | None:
-    active_refs = {a.release for a in config.activations_in(cohort) if a.status == "active"}
+    active_refs = {a.release for a in config.activations_in(cohort) if a.serving}
     live = [d for d in deltas if ref_of(d) in active_refs]
     if not live:
         return None
@@ -196,7 +207,9 @@ def _active_delta(config: Configuration, cohort: str,
 def _columns(config: Configuration, cohort: str, software_type: str, rows: list[Row],
              final_targets: tuple[str, ...]) -> tuple[Column, ...]:
     releases = {r.version: r for r in config.releases if r.software_type == software_type}
-    active_refs = {a.release for a in config.activations_in(cohort) if a.status == "active"}
+    active_refs = {a.release for a in config.activations_in(cohort) if a.serving}
+    paused = {a.release: a.paused for a in config.activations_in(cohort)
+              if a.status == "active" and a.paused is not None}
     versions = set(releases)
     for row in rows:
         versions.add(row.version)
@@ -209,6 +222,7 @@ def _columns(config: Configuration, cohort: str, software_type: str, rows: list[
             release=releases.get(v),
             active=v in releases and ref_of(releases[v]) in active_refs,
             final_target=v in final_targets,
+            paused=paused.get(ref_of(releases[v])) if v in releases else None,
         )
         for v in display_order(config.scheme, versions)
     )

@@ -122,6 +122,25 @@ class ReleaseRef:
 
 
 @dataclass(frozen=True)
+class RolloutGuard:
+    """Pause an activation when failure feedback from its cohort passes a threshold: a count
+    of failed devices, or a share of the devices that reported a result (counted only once
+    ``min_reports`` devices have, so one early failure is not "100%"). Either one trips it."""
+
+    failures: int | None = None
+    percent: float | None = None
+    min_reports: int = 20
+
+    def describe(self) -> str:
+        parts = []
+        if self.failures is not None:
+            parts.append(f"{self.failures} failure{'s' if self.failures != 1 else ''}")
+        if self.percent is not None:
+            parts.append(f"{self.percent:g}% failures (once {self.min_reports} reported)")
+        return "pause at " + " or ".join(parts) if parts else "no guard"
+
+
+@dataclass(frozen=True)
 class Activation:
     release: ReleaseRef
     cohort: str
@@ -130,6 +149,15 @@ class Activation:
     status: ActivationStatus = "active"
     activated_by: str = ""
     id: int | None = None
+    guard: RolloutGuard | None = None
+    #: why the activation is paused (not served), e.g. "paused by rollout guard: 12 failures
+    #: ≥ 10"; None while it is served
+    paused: str | None = None
+
+    @property
+    def serving(self) -> bool:
+        """Active and not paused: the resolver offers it."""
+        return self.status == "active" and self.paused is None
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,7 @@ def resolve(query: Query, device: DeviceState | None, config: Configuration) -> 
             return finish(None, f"No update: the current version {current!r} is not valid "
                           f"in the {scheme.name} scheme, so nothing can be compared with it.")
 
-    applicable = _applicable(query, config, cohort_slug, staged, trace)
+    applicable, held = _applicable(query, config, cohort_slug, staged, trace)
     deltas = [c for c in applicable if isinstance(c.release, DeltaRelease)]
     fulls = [c for c in applicable if isinstance(c.release, Release)]
 
@@ -169,6 +169,30 @@ def resolve(query: Query, device: DeviceState | None, config: Configuration) -> 
     # 2. Must-pass-through: the lowest MPT above the current version.
     mpts = [c for c in newer if _full(c).must_pass_through]
     lowest_mpt = _lowest(scheme, mpts)
+    # A paused MPT still bars the way: devices below it wait rather than skip past it.
+    paused_mpts = [c for c in held if isinstance(c.release, Release)
+                   and c.release.must_pass_through
+                   and scheme.precedence(_version(c)) > current_key]
+    barrier = _lowest(scheme, paused_mpts)
+    if barrier is not None and (lowest_mpt is None or sort_key(scheme, _version(barrier))
+                                < sort_key(scheme, _version(lowest_mpt))):
+        wall = scheme.precedence(_version(barrier))
+        below = _highest(scheme, [c for c in newer if scheme.precedence(_version(c)) < wall])
+        for c in fulls:
+            if c is not below:
+                trace.append(TraceEntry(c.release.label, "skipped",
+                                        f"not newer than {current}" if c not in newer else
+                                        f"the device must pass through {_version(barrier)} "
+                                        "first, and it is paused"))
+        if below is None:
+            return finish(None, f"No update: the device must pass through {_version(barrier)} "
+                          f"first, and that release is paused in cohort {cohort_slug}.")
+        trace.append(TraceEntry(below.release.label, "taken",
+                                f"highest applicable Full release above {current} below the "
+                                f"paused must-pass-through release {_version(barrier)}"))
+        return finish(below, f"Full release {_version(below)}: the highest applicable Full "
+                      f"release above {current}; the must-pass-through release "
+                      f"{_version(barrier)} above it is paused.")
     if lowest_mpt is not None:
         trace.append(TraceEntry(lowest_mpt.release.label, "taken",
                                 f"lowest must-pass-through release above {current}"))
@@ -233,11 +257,14 @@ def _effective_cohort(query: Query, device: DeviceState | None, config: Configur
 
 
 def _applicable(query: Query, config: Configuration, cohort: str, staged: bool,
-                trace: list[TraceEntry]) -> list[_Candidate]:
+                trace: list[TraceEntry]) -> tuple[list[_Candidate], list[_Candidate]]:
+    """The applicable releases, and those that would be but are paused (a paused
+    must-pass-through release still holds devices below it)."""
     by_ref: dict[object, list[Activation]] = {}
     for activation in config.activations_in(cohort):
         by_ref.setdefault(activation.release, []).append(activation)
     result: list[_Candidate] = []
+    held: list[_Candidate] = []
     releases: Sequence[Release | DeltaRelease] = (*config.releases, *config.delta_releases)
     for release in releases:
         if release.software_type != query.software_type:
@@ -256,12 +283,20 @@ def _applicable(query: Query, config: Configuration, cohort: str, staged: bool,
                                     f"staged rollout ({percent:g}%) and the device is not staged"))
             continue
         payload = _matching_payload(release.payloads, query.attributes)
+        serving = [a for a in active if a.paused is None]
+        if not serving or (not staged and not any(a.kind == "normal" for a in serving)):
+            # like a pulled release for new decisions, until it is resumed
+            reason = next(a.paused for a in active if a.paused is not None)
+            trace.append(TraceEntry(release.label, "skipped", f"{reason} (in cohort {cohort})"))
+            if payload is not None:
+                held.append(_Candidate(release, payload))
+            continue
         if payload is None:
             trace.append(TraceEntry(release.label, "skipped",
                                     _mismatch_reason(release.payloads, query.attributes)))
             continue
         result.append(_Candidate(release, payload))
-    return result
+    return result, held
 
 
 def _matching_payload(payloads: Sequence[Payload], attributes: Mapping[str, str]) -> Payload | None:

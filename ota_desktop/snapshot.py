@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from ota_desktop.errors import BadInput, InvalidSnapshot, InvalidVersion
-from ota_desktop.model import ReleaseRef
+from ota_desktop.model import ReleaseRef, RolloutGuard
 from ota_desktop.service import NewDevice, ProjectService
+from ota_desktop.service.guard import check_guard
 from ota_desktop.store.store import Store
 from ota_desktop.versions import SCHEME_NAMES, VersionScheme, get_scheme
 
@@ -227,9 +228,17 @@ def validate(raw: Any) -> Snapshot:
                 raise InvalidSnapshot(path, "this release is already active in that cohort "
                                       "(listed twice)")
             active_pairs.add(pair)
+        paused = obj.get("paused")
+        if paused is not None and (status != "active" or not isinstance(paused, str)
+                                   or not paused.strip() or len(paused) > 500):
+            raise InvalidSnapshot(f"{path}.paused", "null, or why an active activation is "
+                                  "paused (text, at most 500 characters)")
+        if paused is not None:
+            _check_text(paused, f"{path}.paused", False)
         activations.append({"release": ref, "cohort": cohort, "kind": kind,
                             "rollout_percent": percent if kind == "staged" else None,
-                            "status": status})
+                            "status": status, "guard": _guard(obj.get("guard"), path),
+                            "paused": paused})
 
     keys, seen_keys = [], set()
     for i, item in enumerate(c.lst(root.get("project_keys", []), "project_keys")):
@@ -288,6 +297,26 @@ def load(path: str | Path) -> Snapshot:
     return validate(raw)
 
 
+def _guard(value: Any, path: str) -> dict[str, Any] | None:
+    """An activation's optional rollout guard: {failures, percent, min_reports}."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidSnapshot(f"{path}.guard", "expected an object or null")
+    guard = RolloutGuard(value.get("failures"), value.get("percent"),
+                         value.get("min_reports", 20))
+    for key, kinds in (("failures", (int,)), ("percent", (int, float)),
+                       ("min_reports", (int,))):
+        item = getattr(guard, key)
+        if item is not None and (isinstance(item, bool) or not isinstance(item, kinds)):
+            raise InvalidSnapshot(f"{path}.guard.{key}", "expected a number")
+    try:
+        check_guard(guard)
+    except BadInput as exc:
+        raise InvalidSnapshot(f"{path}.guard", str(exc).rstrip(".")) from exc
+    return vars(guard)
+
+
 def import_snapshot(store: Store, snapshot: Snapshot, actor: str = "local",
                     progress: Callable[[int], None] | None = None) -> None:
     """Replace the whole project in ``store`` with ``snapshot``, in one transaction."""
@@ -336,7 +365,9 @@ def import_snapshot(store: Store, snapshot: Snapshot, actor: str = "local",
             ref = ReleaseRef(**a["release"])
             # Staged marks come from the file's devices; restoring must not re-draw them.
             service.restore_activation(ref, a["cohort"], kind=a["kind"],
-                                       rollout_percent=a["rollout_percent"], status=a["status"])
+                                       rollout_percent=a["rollout_percent"], status=a["status"],
+                                       guard=RolloutGuard(**a["guard"]) if a["guard"] else None,
+                                       paused=a["paused"])
         op.after = {"releases": len(data["releases"]), "devices": len(data["devices"])}
 
 
@@ -362,7 +393,8 @@ def export_snapshot(store: Store, out: IO[str]) -> int:
                            for d in config.delta_releases],
         "activations": [{"release": {k: v for k, v in vars(a.release).items() if v is not None},
                          "cohort": a.cohort, "kind": a.kind,
-                         "rollout_percent": a.rollout_percent, "status": a.status}
+                         "rollout_percent": a.rollout_percent, "status": a.status,
+                         "guard": vars(a.guard) if a.guard else None, "paused": a.paused}
                         for a in config.activations],
         "project_keys": [{"key": k.key, "cohort_override": k.cohort_override}
                          for k in config.project_keys],

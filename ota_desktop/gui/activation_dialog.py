@@ -1,5 +1,6 @@
-"""Activate a release in a cohort (normally or as a staged rollout), change a rollout's
-percentage, or pull it — always showing the what-if before anything is applied."""
+"""Activate a release in a cohort (normally or as a staged rollout, optionally with a rollout
+guard), change a rollout's percentage or guard, or pull it — always showing the what-if before
+anything is applied."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Literal
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -16,24 +18,25 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QRadioButton,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from ota_desktop.changes import Activate, Change, Pull, SetRollout, new_seed
+from ota_desktop.changes import Activate, Change, Pull, SetGuard, SetRollout, new_seed
 from ota_desktop.errors import OtaError
 from ota_desktop.gui.controller import ProjectController
 from ota_desktop.gui.text import exact
 from ota_desktop.gui.widgets import error_label
-from ota_desktop.model import ReleaseRef
+from ota_desktop.model import ReleaseRef, RolloutGuard
 from ota_desktop.whatif import WhatIf
 
-Mode = Literal["activate", "rollout", "pull"]
+Mode = Literal["activate", "rollout", "pull", "guard"]
 _TITLES = {"activate": "Activate release", "rollout": "Configure staged rollout",
-           "pull": "Pull (abort) release"}
-_BUTTONS = {"activate": "&Activate", "rollout": "&Apply", "pull": "&Pull"}
+           "pull": "Pull (abort) release", "guard": "Rollout guard"}
+_BUTTONS = {"activate": "&Activate", "rollout": "&Apply", "pull": "&Pull", "guard": "&Apply"}
 
 
 class ActivationDialog(QDialog):
@@ -57,12 +60,23 @@ class ActivationDialog(QDialog):
         cohort = self.cohort_combo.currentData()
         if self.mode == "pull":
             return Pull(self.ref, cohort)
+        if self.mode == "guard":
+            return SetGuard(self.ref, cohort, self.guard())
         percent = self.percent_spin.value()
         if self.mode == "rollout":
             return SetRollout(self.ref, cohort, percent, seed=self.seed)
         staged = self.staged_radio.isChecked()
         return Activate(self.ref, cohort, kind="staged" if staged else "normal",
-                        rollout_percent=percent if staged else None, seed=self.seed)
+                        rollout_percent=percent if staged else None, seed=self.seed,
+                        guard=self.guard())
+
+    def guard(self) -> RolloutGuard | None:
+        """The rollout guard the fields describe (None: no guard)."""
+        failures = self.failures_spin.value() if self.failures_check.isChecked() else None
+        share = self.share_spin.value() if self.share_check.isChecked() else None
+        if failures is None and share is None:
+            return None
+        return RolloutGuard(failures, share, self.min_reports_spin.value())
 
     @property
     def apply_button(self):  # noqa: ANN201 - a QPushButton
@@ -111,6 +125,8 @@ class ActivationDialog(QDialog):
             self.staged_radio.setText("Staged share:")
             form.addRow("", staged_row)
         self.percent_spin.setEnabled(self.mode == "rollout")
+        if self.mode in ("activate", "guard"):
+            self._add_guard_fields(form, cohort)
         layout.addLayout(form)
 
         self.summary_label = QLabel(self)
@@ -136,6 +152,59 @@ class ActivationDialog(QDialog):
         self.cohort_combo.currentIndexChanged.connect(self._schedule)
         self.staged_radio.toggled.connect(self._on_staged_toggled)
         self.percent_spin.valueChanged.connect(self._schedule)
+
+    def _add_guard_fields(self, form: QFormLayout, cohort: str) -> None:
+        """Pause automatically when failure feedback from the cohort passes a threshold."""
+        current = None
+        if self.mode == "guard" and self.controller.config is not None:
+            current = next((a.guard for a in self.controller.config.activations_in(cohort)
+                            if a.release == self.ref and a.status == "active"), None)
+        self.failures_check = QCheckBox("Pause after", self)
+        self.failures_spin = QSpinBox(self)
+        self.failures_spin.setRange(1, 10_000_000)
+        self.failures_spin.setValue(current.failures if current and current.failures else 10)
+        self.failures_spin.setSuffix(" failed devices")
+        self.failures_spin.setAccessibleName("Failed devices that pause the rollout")
+        self.share_check = QCheckBox("or when", self)
+        self.share_spin = QDoubleSpinBox(self)
+        self.share_spin.setRange(0.1, 100)
+        self.share_spin.setDecimals(1)
+        self.share_spin.setSuffix(" %")
+        self.share_spin.setValue(current.percent if current and current.percent else 5.0)
+        self.share_spin.setAccessibleName("Failure percentage that pauses the rollout")
+        self.min_reports_spin = QSpinBox(self)
+        self.min_reports_spin.setRange(1, 10_000_000)
+        self.min_reports_spin.setValue(current.min_reports if current else 20)
+        self.min_reports_spin.setAccessibleName("Reports needed before the percentage counts")
+        self.failures_check.setChecked(current is not None and current.failures is not None)
+        self.share_check.setChecked(current is not None and current.percent is not None)
+        count_row = QHBoxLayout()
+        count_row.addWidget(self.failures_check)
+        count_row.addWidget(self.failures_spin)
+        count_row.addStretch()
+        share_row = QHBoxLayout()
+        share_row.addWidget(self.share_check)
+        share_row.addWidget(self.share_spin)
+        share_row.addWidget(QLabel("of the devices that reported failed, once", self))
+        share_row.addWidget(self.min_reports_spin)
+        share_row.addWidget(QLabel("reported", self))
+        share_row.addStretch()
+        form.addRow("Rollout guard:", count_row)
+        form.addRow("", share_row)
+        hint = QLabel("Failure feedback from this cohort's devices is counted from activation "
+                      "(or the last resume); when it passes, the release pauses itself until "
+                      "you resume it.", self)
+        hint.setWordWrap(True)
+        form.addRow("", hint)
+        for check, spin in ((self.failures_check, self.failures_spin),
+                            (self.share_check, self.share_spin)):
+            spin.setEnabled(check.isChecked())
+            check.toggled.connect(spin.setEnabled)
+            check.toggled.connect(self._schedule)
+            spin.valueChanged.connect(self._schedule)
+        self.min_reports_spin.setEnabled(self.share_check.isChecked())
+        self.share_check.toggled.connect(self.min_reports_spin.setEnabled)
+        self.min_reports_spin.valueChanged.connect(self._schedule)
 
     # --- slots ---------------------------------------------------------------------------
 

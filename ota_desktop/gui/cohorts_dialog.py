@@ -129,6 +129,7 @@ class CohortsDialog(QDialog):
                 (f"Δ {a.release.from_version}→{a.release.to_version}" if a.release.is_delta
                  else str(a.release.version))
                 + (f" ({a.rollout_percent:g}%)" if a.kind == "staged" else "")
+                + (" paused" if a.paused else "")
                 for a in config.activations_in(cohort.slug) if a.status == "active"]
             parts = distribution.get(cohort.slug, [])
             total = sum(n for _, n in parts)

@@ -50,6 +50,7 @@ class ProjectController(QObject):
         self.store: Store | None = None  # the GUI thread's own connection (reads, small edits)
         self._worker_store: Store | None = None  # used only in the background thread
         self._matrix_generation = 0
+        self._seen_operation = 0
         self.actor = _user_name()
         #: the project signing key, once unlocked for this session (payloads added are signed)
         self.signer: Any = None
@@ -105,9 +106,23 @@ class ProjectController(QObject):
         if self.store is not None:
             self._after_edit()
 
+    def reload_if_changed(self) -> bool:
+        """Re-read the configuration when an operation was recorded that this window did not
+        make (a rollout guard pausing a release as devices report); True when it did."""
+        if self.store is None or self._last_operation() == self._seen_operation:
+            return False
+        self._after_edit()
+        return True
+
+    def _last_operation(self) -> int:
+        assert self.store is not None
+        return int(self.store.db.execute("SELECT coalesce(max(id), 0) FROM operations")
+                   .fetchone()[0])
+
     def _after_edit(self) -> None:
         assert self.store is not None
         self.config = self.store.configuration()
+        self._seen_operation = self._last_operation()
         self.changed.emit()
 
     @property
@@ -149,6 +164,7 @@ class ProjectController(QObject):
         self.store = Store.open(path)
         self.path, self.config = path, config
         self.signer = None  # a key unlocked for another project stays with it
+        self._seen_operation = self._last_operation()
         self.opened.emit(str(path), config)
         self.idle.emit()
 

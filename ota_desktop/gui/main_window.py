@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ota_desktop import NAME
-from ota_desktop.changes import Change, DeleteRelease
+from ota_desktop.changes import Change, DeleteRelease, Resume
 from ota_desktop.errors import OtaError
 from ota_desktop.gui.activation_dialog import ActivationDialog
 from ota_desktop.gui.bundles import (
@@ -36,6 +36,7 @@ from ota_desktop.gui.controller import ProjectController
 from ota_desktop.gui.device_details import DeviceDetailsDialog
 from ota_desktop.gui.device_list import DeviceListDialog
 from ota_desktop.gui.forms.ui_main_window import Ui_MainWindow
+from ota_desktop.gui.guard_banner import PausedBanner
 from ota_desktop.gui.history_dialog import HistoryDialog
 from ota_desktop.gui.icons import icon
 from ota_desktop.gui.keys_dialog import KeysDialog
@@ -50,6 +51,7 @@ from ota_desktop.gui.matrix_view import MatrixView
 from ota_desktop.gui.paths_dialog import PathsDialog
 from ota_desktop.gui.release_editor import ReleaseEditor
 from ota_desktop.gui.serving import DeviceServer, ServeDialog
+from ota_desktop.gui.simulator import SimulatorDialog
 from ota_desktop.gui.sync import (
     ConnectDialog,
     SyncController,
@@ -141,7 +143,8 @@ class MainWindow(QMainWindow):
     def open_activation(self, action: MatrixAction) -> ActivationDialog:
         matrix = self.matrix
         assert matrix is not None and action.ref is not None
-        mode = {"activate": "activate", "rollout": "rollout", "pull": "pull"}[action.kind]
+        mode = {"activate": "activate", "rollout": "rollout", "pull": "pull",
+                "guard": "guard"}[action.kind]
         dialog = ActivationDialog(self.controller, action.ref, matrix.cohort, mode,
                                   percent=action.percent, parent=self)
         dialog.accepted.connect(lambda: self.run_change(dialog.change()))
@@ -160,7 +163,7 @@ class MainWindow(QMainWindow):
         return editor
 
     def open_history(self) -> HistoryDialog:
-        dialog = HistoryDialog(self.controller, self)
+        dialog = HistoryDialog(self.controller, self, self.run_change)
         self._keep(dialog)
         return dialog
 
@@ -179,6 +182,14 @@ class MainWindow(QMainWindow):
         if matrix is None:
             return None
         dialog = PathsDialog(self.controller, matrix.cohort, matrix.software_type, self)
+        self._keep(dialog)
+        return dialog
+
+    def open_simulator(self) -> SimulatorDialog:
+        dialog = SimulatorDialog(self.controller, self.ui.cohortCombo.currentData(),
+                                 self.ui.softwareTypeCombo.currentText() or None, self)
+        # the matrix follows the simulated fleet, refreshed at most about three times a second
+        dialog.runner.fleetChanged.connect(lambda: self._on_fleet_changed(300))
         self._keep(dialog)
         return dialog
 
@@ -304,8 +315,10 @@ class MainWindow(QMainWindow):
             self.open_release_editor(version=action.version)
         elif action.kind == "create-delta":
             self.open_release_editor(from_version=action.from_version, delta=True)
-        elif action.kind in ("activate", "rollout", "pull"):
+        elif action.kind in ("activate", "rollout", "pull", "guard"):
             self.open_activation(action)
+        elif action.kind == "resume" and action.ref is not None and self.matrix is not None:
+            self.run_change(Resume(action.ref, self.matrix.cohort))
         elif action.kind == "edit" and action.ref is not None:
             self.open_release_editor(edit=action.ref)
         elif action.kind == "delete" and action.ref is not None:
@@ -324,6 +337,10 @@ class MainWindow(QMainWindow):
     def _setup_ui(self) -> None:
         self.setWindowIcon(icon("app"))
         self.setWindowTitle(NAME)
+        self.paused_banner = PausedBanner(self)
+        self.paused_banner.resumeRequested.connect(
+            lambda ref: self.trigger(MatrixAction("Resume", "resume", ref)))
+        self.ui.matrixHostLayout.addWidget(self.paused_banner)
         self.ui.matrixHostLayout.addWidget(self.matrix_view)
         self.progress_bar = QProgressBar(self)
         self.progress_bar.setMaximumWidth(260)
@@ -350,12 +367,15 @@ class MainWindow(QMainWindow):
         self.export_bundle_action = bundles.addAction("&Export Release Bundle…")
         self.export_checkins_action = bundles.addAction("Export &Check-ins Bundle…")
         self.import_bundle_action = bundles.addAction("&Import Bundle…")
+        self.menu_tools = self.ui.menuBar.addMenu("&Tools")
+        self.simulator_action = self.menu_tools.addAction("Fleet &Simulator…")
         self._fleet_refresh = QTimer(self, singleShot=True, interval=1000)
-        self._fleet_refresh.timeout.connect(self.refresh)
+        self._fleet_refresh.timeout.connect(self._on_fleet_refresh)
         self.ui.legendLabel.setText(
             "Legend: <b>blue ✓</b> active Full release · <b>hollow</b> Full release not active"
             " · <b>dashed</b> no Full release · <b>flag</b> final target · "
-            "<b>Δ</b> active Delta · <b>%</b> staged rollout. Click a count to list devices.")
+            "<b>Δ</b> active Delta · <b>%</b> staged rollout · <b>paused</b> by its rollout "
+            "guard. Click a count to list devices.")
         self.ui.cohortCombo.setEnabled(False)
         self.ui.softwareTypeCombo.setEnabled(False)
         undo = self.undo_stack.createUndoAction(self, "&Undo")
@@ -395,6 +415,7 @@ class MainWindow(QMainWindow):
         self.device_server.fleetChanged.connect(self._on_fleet_changed)
         c.changed.connect(self._on_changed)
         self.connect_action.triggered.connect(self.open_connect)
+        self.simulator_action.triggered.connect(self.open_simulator)
         self.sync_action.triggered.connect(self.sync.sync_now)
         self.sync_status_action.triggered.connect(self.open_sync_status)
         self.disconnect_action.triggered.connect(self._on_disconnect)
@@ -453,6 +474,7 @@ class MainWindow(QMainWindow):
 
     def _on_matrix_ready(self, matrix: VersionMatrix) -> None:
         self.matrix_view.matrix_model.set_matrix(matrix)
+        self.paused_banner.show_matrix(matrix)
         staged = [c for r in matrix.rows for c in r.cells.values() if c.staged]
         parts = [f"{abbreviate(matrix.total)} devices ({exact(matrix.total)})",
                  f"{len(matrix.rows)} current version{'s' if len(matrix.rows) != 1 else ''}",
@@ -531,10 +553,15 @@ class MainWindow(QMainWindow):
         self.serving_label.setText(f"Serving devices on {self.device_server.url} — "
                                    f"{checkins:,} check-ins, {downloads:,} downloads")
 
-    def _on_fleet_changed(self) -> None:
+    def _on_fleet_changed(self, delay_ms: int = 1000) -> None:
         # check-ins moved devices: recompute, at most one matrix computation queued at a time
         if not self._fleet_refresh.isActive():
-            self._fleet_refresh.start()
+            self._fleet_refresh.start(delay_ms)
+
+    def _on_fleet_refresh(self) -> None:
+        # a rollout guard may have paused a release meanwhile: re-read the configuration too
+        if not self.controller.reload_if_changed():
+            self.refresh()
 
     def _on_open_triggered(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)

@@ -13,7 +13,8 @@ from ota_desktop.model import Activation, Configuration, ReleaseRef, ref_of
 @dataclass(frozen=True)
 class MatrixAction:
     text: str
-    kind: str  # create-full, create-delta, activate, rollout, pull, edit, delete, list
+    kind: str  # create-full, create-delta, activate, rollout, guard, resume, pull, edit,
+    # delete, list
     ref: ReleaseRef | None = None
     version: str = ""
     from_version: str | None = None
@@ -33,10 +34,14 @@ def _release_actions(config: Configuration, cohort: str, ref: ReleaseRef,
     if active is None:
         return [MatrixAction(f"Activate {name}…", "activate", ref), *edits]
     actions = []
+    if active.paused:
+        actions.append(MatrixAction(f"Resume {name}", "resume", ref))
     if active.kind == "staged":
         actions.append(MatrixAction(f"Configure rollout of {name} ({active.rollout_percent:g}%)…",
                                     "rollout", ref, percent=active.rollout_percent))
     actions.append(MatrixAction(f"Pull {name}…", "pull", ref))
+    guard = f" ({active.guard.describe()})" if active.guard else ""
+    actions.append(MatrixAction(f"Rollout guard of {name}{guard}…", "guard", ref))
     return actions + edits
 
 

@@ -160,15 +160,23 @@ class VersionMatrixModel(QAbstractTableModel):
 
     def _delta_data(self, row: Row, role: int) -> Any:
         delta = row.active_delta
+        m = self._matrix
+        paused = next(((d, m.paused_reason(d)) for d in row.deltas
+                       if m is not None and m.paused_reason(d)), None) if delta is None else None
         if role == Qt.ItemDataRole.DisplayRole:
             if delta is not None:
                 return f"→ {delta.to_version}"
+            if paused is not None:
+                return f"→ {paused[0].to_version} paused"
             return f"({len(row.deltas)} inactive)" if row.deltas else "—"
-        if role == Qt.ItemDataRole.DecorationRole and delta is not None:
-            return icon("delta")
+        if role == Qt.ItemDataRole.DecorationRole and (delta is not None or paused):
+            return icon("delta" if delta is not None else "warning")
         if role == Qt.ItemDataRole.ToolTipRole:
             if delta is not None:
                 return f"Active Delta release {delta.from_version} → {delta.to_version}"
+            if paused is not None:
+                return (f"Delta release {paused[0].from_version} → {paused[0].to_version} is "
+                        f"paused here: {paused[1]}. Right-click the row to resume it.")
             if row.deltas:
                 names = ", ".join(f"{d.from_version}→{d.to_version}" for d in row.deltas)
                 return f"Delta releases from {row.version} exist but none is active: {names}"
@@ -197,16 +205,21 @@ class VersionMatrixModel(QAbstractTableModel):
 
     def _column_header(self, column: Column, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
-            return column.version
+            return f"{column.version} paused" if column.paused else column.version
         if role == COLUMN_ROLE:
             return column
         if role == Qt.ItemDataRole.DecorationRole:
             # the final-target flag is painted by MatrixHeader
+            if column.paused:
+                return icon("warning")
             return icon("active" if column.active else "inactive" if column.release
                         else "no_release")
         if role == Qt.ItemDataRole.ToolTipRole:
             parts = []
-            if column.release is None:
+            if column.paused:
+                parts.append(f"Full release {column.version} is PAUSED in this cohort and not "
+                             f"offered: {column.paused}. Right-click → Resume serves it again")
+            elif column.release is None:
                 parts.append(f"There is no Full release {column.version}")
             elif column.active:
                 mpt = " (must pass through)" if column.release.must_pass_through else ""

@@ -3,7 +3,8 @@
 Requests only enqueue; one writer thread with its own SQLite connection drains the queue and
 writes everything that arrived in one transaction, so a poll never waits on a commit and the
 database sees one transaction per batch, not one per request. Check-ins are device reports,
-not edits, so they are not recorded as operations.
+not edits, so they are not recorded as operations. Final deployment results also feed the
+rollout guards in the same transaction (:mod:`ota_desktop.guard`), which may pause a rollout.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ota_desktop.guard import Result, record_results
 from ota_desktop.model import attributes_key
 from ota_desktop.service import utc_now
 from ota_desktop.store.store import DeviceRow, Store
@@ -225,6 +227,12 @@ def write_batch(store: Store, batch: list[Event],
                     "ON CONFLICT (serial, action_id) DO UPDATE SET updated_at = excluded.updated_at",
                     [event.action_id, event.serial, event.release_label, event.target_version,
                      event.payload_id, event.status, event.at, event.at])
+        results = [Result(e.serial, e.action_id, e.finished == "failure", e.at) for e in batch
+                   if isinstance(e, Feedback) and e.kind == "deployment"
+                   and e.execution == "closed" and e.finished in ("success", "failure")]
+        if results:
+            for reason in record_results(store, results):
+                log.warning("%s", reason)
     return list(checkins)
 
 

@@ -50,7 +50,7 @@ def _sleep(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def _action_id(serial: str, decision: Decision) -> str:
+def action_id_for(serial: str, decision: Decision) -> str:
     release, payload = decision.release, decision.payload
     assert release is not None and payload is not None
     kind = "d" if isinstance(release, DeltaRelease) else "f"
@@ -122,7 +122,7 @@ async def base_poll(request: Request) -> Response:
     base = _base(request)
     open_action = state.open_actions.get(serial)
     if decision.update:
-        action_id = _action_id(serial, decision)
+        action_id = action_id_for(serial, decision)
         if open_action is not None and open_action != action_id:
             links["cancelAction"] = {"href": f"{base}/cancelAction/{open_action}"}
         elif (serial, action_id) not in state.closed_actions:
@@ -150,7 +150,7 @@ async def deployment_base(request: Request) -> Response:
     serial = request.path_params["controller_id"]
     action_id = request.path_params["action_id"]
     decision = _decide(request, state, key)
-    if not decision.update or _action_id(serial, decision) != action_id:
+    if not decision.update or action_id_for(serial, decision) != action_id:
         return error(404, f"Action {action_id} is not open for {serial}.", "not_found")
     release, payload = decision.release, decision.payload
     assert release is not None and payload is not None

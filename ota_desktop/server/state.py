@@ -127,6 +127,10 @@ class ServerState:
         for serial in serials:
             self._devices.pop(serial, None)
 
+    def forget_devices(self, serials: list[str]) -> None:
+        """Another writer (the fleet simulator) committed changes to these devices."""
+        self._forget_devices(serials)
+
     def decide(self, query: Query, device: DeviceState | None,
                config: Configuration | None = None) -> Decision:
         """The resolver's decision, shared by every device that asks the same question: it

@@ -6,14 +6,17 @@ import random
 from typing import Any
 
 from ota_desktop.errors import BadInput, NotFound, RuleViolation
-from ota_desktop.model import ActivationKind, ActivationStatus, ReleaseRef
+from ota_desktop.model import ActivationKind, ActivationStatus, ReleaseRef, RolloutGuard
 from ota_desktop.service.base import ServiceBase
+from ota_desktop.service.guard import check_guard, guard_json
 from ota_desktop.staging import StagingChange, plan_staging
 
 
 class ActivationEdits(ServiceBase):
     def activate(self, ref: ReleaseRef, cohort: str, *, kind: ActivationKind = "normal",
-                 rollout_percent: float | None = None, seed: int | None = None) -> int:
+                 rollout_percent: float | None = None, seed: int | None = None,
+                 guard: RolloutGuard | None = None) -> int:
+        check_guard(guard)
         column, release_id = self._release_id(ref)
         cohort_id = self.store.cohort_id(cohort)
         if kind == "staged":
@@ -29,25 +32,33 @@ class ActivationEdits(ServiceBase):
                                 f"{cohort!r}; change its rollout or pull it instead.")
         with self.operation("activation.create", f"activation:{cohort}/{ref.label}") as op:
             activation_id = self._insert_activation(column, release_id, cohort_id, kind,
-                                                    rollout_percent, "active")
+                                                    rollout_percent, "active", guard)
             after: dict[str, Any] = {"id": activation_id, "cohort": cohort, "kind": kind,
                                      "rollout_percent": rollout_percent, "status": "active"}
+            if guard is not None:
+                after["guard"] = guard_json(guard)
             if kind == "staged" and rollout_percent is not None:
                 after["staging"] = self._stage(cohort_id, activation_id, rollout_percent, seed)
             op.after = after
         return activation_id
 
     def restore_activation(self, ref: ReleaseRef, cohort: str, *, kind: ActivationKind,
-                           rollout_percent: float | None, status: ActivationStatus) -> int:
+                           rollout_percent: float | None, status: ActivationStatus,
+                           guard: RolloutGuard | None = None, paused: str | None = None) -> int:
         """Re-create an activation as it was (snapshot import): staged marks are restored
         with the devices, so none are drawn here."""
+        check_guard(guard)
         column, release_id = self._release_id(ref)
         cohort_id = self.store.cohort_id(cohort)
         with self.operation("activation.restore", f"activation:{cohort}/{ref.label}") as op:
             activation_id = self._insert_activation(column, release_id, cohort_id, kind,
-                                                    rollout_percent, status)
+                                                    rollout_percent, status, guard)
+            if paused is not None and status == "active":
+                self.db.execute("UPDATE activations SET paused_at = ?, paused_reason = ? "
+                                "WHERE id = ?", [self.clock(), paused, activation_id])
             op.after = {"cohort": cohort, "kind": kind, "rollout_percent": rollout_percent,
-                        "status": status}
+                        "status": status, "guard": guard_json(guard) if guard else None,
+                        "paused": paused}
         return activation_id
 
     def set_rollout_percent(self, ref: ReleaseRef, cohort: str, percent: float,
@@ -90,13 +101,15 @@ class ActivationEdits(ServiceBase):
 
     def _insert_activation(self, column: str, release_id: int, cohort_id: int,
                            kind: ActivationKind, rollout_percent: float | None,
-                           status: ActivationStatus) -> int:
+                           status: ActivationStatus, guard: RolloutGuard | None = None) -> int:
         now = self.clock()
         cursor = self.db.execute(
             f"INSERT INTO activations ({column}, cohort_id, kind, rollout_percent, status, "
-            "activated_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "activated_by, created_at, updated_at, guard_failures, guard_percent, "
+            "guard_min_reports, guard_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [release_id, cohort_id, kind, rollout_percent, status,
-             self.principal.activated_by, now, now],
+             self.principal.activated_by, now, now,
+             *(guard_json(guard).values() if guard else (None, None, None)), now],
         )
         return int(cursor.lastrowid or 0)
 

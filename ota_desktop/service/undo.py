@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from ota_desktop.errors import NotFound, RuleViolation
 from ota_desktop.model import ReleaseRef
 from ota_desktop.service.base import ServiceBase
+from ota_desktop.service.guard import GuardEdits
 
 
 class UndoEdits(ServiceBase):
@@ -197,7 +199,9 @@ def _conflict_keys(kind: str, entity: str, staged: bool) -> set[str]:
     return keys
 
 
-_INVERSES = {
+Inverse = Callable[[Any, Any, Any], None]
+
+_INVERSES: dict[str, Inverse] = {
     "release.create": UndoEdits._undo_release_create,
     "delta.create": UndoEdits._undo_release_create,
     "release.update": UndoEdits._undo_release_update,
@@ -207,6 +211,8 @@ _INVERSES = {
     "activation.create": UndoEdits._undo_activation_create,
     "activation.rollout": UndoEdits._undo_activation_rollout,
     "activation.pull": UndoEdits._undo_activation_pull,
+    "activation.guard": GuardEdits._undo_guard,
+    "activation.resume": GuardEdits._undo_resume,
     "cohort.create": UndoEdits._undo_cohort_create,
     "cohort.update": UndoEdits._undo_cohort_update,
     "devices.move": UndoEdits._undo_devices_move,

@@ -272,6 +272,24 @@ MIGRATIONS.append((
     """,
 ))
 
+MIGRATIONS.append((
+    7,
+    "rollout guards: thresholds and pauses on activations, device results per activation",
+    """
+    ALTER TABLE activations ADD COLUMN guard_failures INTEGER;
+    ALTER TABLE activations ADD COLUMN guard_percent REAL;
+    ALTER TABLE activations ADD COLUMN guard_min_reports INTEGER;
+    ALTER TABLE activations ADD COLUMN guard_since TEXT;
+    ALTER TABLE activations ADD COLUMN paused_at TEXT;
+    ALTER TABLE activations ADD COLUMN paused_reason TEXT;
+    CREATE TABLE guard_reports (
+        activation_id INTEGER NOT NULL, serial TEXT NOT NULL,
+        reported_at TEXT NOT NULL, failed_at TEXT,
+        PRIMARY KEY (activation_id, serial)
+    ) WITHOUT ROWID;
+    """,
+))
+
 LATEST = MIGRATIONS[-1][0]
 
 

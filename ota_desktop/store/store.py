@@ -30,8 +30,17 @@ from ota_desktop.model import (
     ProjectKey,
     Release,
     ReleaseRef,
+    RolloutGuard,
 )
 from ota_desktop.store import migrations
+
+
+def guard_of(failures: int | None, percent: float | None,
+             min_reports: int | None) -> RolloutGuard | None:
+    """The guard stored in an activation row's three columns (None: no guard)."""
+    if failures is None and percent is None:
+        return None
+    return RolloutGuard(failures, percent, min_reports if min_reports is not None else 20)
 
 
 @dataclass(frozen=True)
@@ -214,12 +223,13 @@ class Store:
                 release=ReleaseRef(r[0], version=r[1]) if r[1] is not None
                 else ReleaseRef(r[2], from_version=r[3], to_version=r[4]),
                 cohort=r[5], kind=r[6], rollout_percent=r[7], status=r[8], activated_by=r[9],
-                id=r[10],
+                id=r[10], guard=guard_of(r[11], r[12], r[13]), paused=r[14],
             )
             for r in self.db.execute(
                 "SELECT coalesce(r.software_type, d.software_type), r.version, d.software_type, "
                 "d.from_version, d.to_version, c.slug, a.kind, a.rollout_percent, a.status, "
-                "a.activated_by, a.id FROM activations a "
+                "a.activated_by, a.id, a.guard_failures, a.guard_percent, a.guard_min_reports, "
+                "a.paused_reason FROM activations a "
                 "JOIN cohorts c ON c.id = a.cohort_id "
                 "LEFT JOIN releases r ON r.id = a.release_id "
                 "LEFT JOIN delta_releases d ON d.id = a.delta_release_id ORDER BY a.id"
@@ -334,21 +344,40 @@ class Store:
         ]
 
     def activation_history(self) -> list[dict[str, Any]]:
-        """Every activation, oldest first: release, cohort, kind, %, status, who, when."""
-        return [
-            {"id": r[0], "software_type": r[1] or r[2],
-             "release": r[3] if r[3] is not None else f"{r[4]}→{r[5]}",
-             "is_delta": r[3] is None, "cohort": r[6], "kind": r[7], "rollout_percent": r[8],
-             "status": r[9], "activated_by": r[10], "created_at": r[11], "updated_at": r[12]}
-            for r in self.db.execute(
+        """Every activation, oldest first: release, cohort, kind, %, status, who, when, its
+        rollout guard and, when paused, why (with the results counted since it last started)."""
+        rows = []
+        for r in self.db.execute(
                 "SELECT a.id, r.software_type, d.software_type, r.version, d.from_version, "
                 "d.to_version, c.slug, a.kind, a.rollout_percent, a.status, a.activated_by, "
-                "a.created_at, a.updated_at FROM activations a "
+                "a.created_at, a.updated_at, a.guard_failures, a.guard_percent, "
+                "a.guard_min_reports, a.paused_at, a.paused_reason, "
+                "coalesce(a.guard_since, a.created_at) FROM activations a "
                 "JOIN cohorts c ON c.id = a.cohort_id "
                 "LEFT JOIN releases r ON r.id = a.release_id "
                 "LEFT JOIN delta_releases d ON d.id = a.delta_release_id "
-                "ORDER BY a.created_at, a.id")
-        ]
+                "ORDER BY a.created_at, a.id"):
+            guard = guard_of(r[13], r[14], r[15])
+            failures, reports = self.guard_tally(r[0], r[18])
+            rows.append({
+                "id": r[0], "software_type": r[1] or r[2],
+                "release": r[3] if r[3] is not None else f"{r[4]}→{r[5]}",
+                "is_delta": r[3] is None, "cohort": r[6], "kind": r[7], "rollout_percent": r[8],
+                "status": r[9], "activated_by": r[10], "created_at": r[11], "updated_at": r[12],
+                "guard": None if guard is None else {"failures": guard.failures,
+                                                     "percent": guard.percent,
+                                                     "min_reports": guard.min_reports},
+                "paused": r[17] is not None, "paused_at": r[16], "paused_reason": r[17],
+                "results_since": r[18], "failures": failures, "reports": reports})
+        return rows
+
+    def guard_tally(self, activation_id: int, since: str) -> tuple[int, int]:
+        """(devices that failed, devices that reported a result) for an activation since
+        ``since`` (its start or last resume); one indexed range of ``guard_reports``."""
+        row = self.db.execute(
+            "SELECT coalesce(sum(failed_at >= ?1), 0), coalesce(sum(reported_at >= ?1), 0) "
+            "FROM guard_reports WHERE activation_id = ?2", [since, activation_id]).fetchone()
+        return int(row[0]), int(row[1])
 
     def distribution(self) -> dict[str, list[tuple[str, int]]]:
         """Per cohort: (software type/version label, devices), most devices first."""

@@ -252,11 +252,13 @@ def status(store: Store, offline: bool = False) -> SyncStatus:
 # --- local edits -----------------------------------------------------------------------------
 
 def apply_local(store: Store, change: Change, actor: str = "local",
-                signer: Any = None) -> list[int]:
-    """Apply ``change`` to the mirror and, when linked, queue it in the same transaction
-    (``signer``: the unlocked signing key, so payloads it adds are signed). Returns the ids
-    of the operations it recorded (for undo)."""
-    service = ProjectService(store, principal=local_principal(store, actor), signer=signer)
+                signer: Any = None, principal: Principal | None = None) -> list[int]:
+    """Apply ``change`` to the mirror and, when linked, queue it in the same transaction.
+    Returns the ids of the operations it recorded (for undo). ``signer``: the unlocked
+    signing key, so payloads it adds are signed; ``principal`` acts instead of the local
+    user (the rollout guard pausing a rollout)."""
+    service = ProjectService(store, principal=principal or local_principal(store, actor),
+                             signer=signer)
     current = link(store)
     first = service.last_operation_id()
     with store.writing():

@@ -21,7 +21,8 @@ from ota_desktop.errors import BadInput
 KINDS: dict[str, type[Any]] = {cls.__name__: cls for cls in (
     changes.Activate, changes.SetRollout, changes.Pull, changes.CreateRelease,
     changes.EditRelease, changes.DeleteRelease, changes.CreateCohort, changes.UpdateCohort,
-    changes.MoveDevices, changes.CreateKey, changes.SetKeyOverride)}
+    changes.MoveDevices, changes.CreateKey, changes.SetKeyOverride, changes.SetGuard,
+    changes.Resume, changes.Pause)}
 MAX_INT = 2**62
 MAX_TEXT = 64 * 1024
 
