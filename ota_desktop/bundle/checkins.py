@@ -34,6 +34,7 @@ from ota_desktop.bundle.archive import (
 )
 from ota_desktop.bundle.releases import CONTENT_ERRORS
 from ota_desktop.errors import BadInput, OtaError
+from ota_desktop.guard import Result, record_results
 from ota_desktop.model import attributes_key
 from ota_desktop.service import ProjectService
 from ota_desktop.service.base import utc_now
@@ -63,11 +64,13 @@ class CheckinBundleSummary:
     versions: int
     feedback: int
     actions: int
+    paused: tuple[str, ...] = ()  # rollouts the station's failures paused here
 
     def describe(self) -> str:
         return (f"check-ins {self.seq} from {self.station}: {self.devices:,} devices, "
                 f"{self.versions:,} version reports, {self.feedback:,} feedback messages, "
-                f"{self.actions:,} actions")
+                f"{self.actions:,} actions"
+                + "".join(f"; {reason}" for reason in self.paused))
 
 
 def _station(store: Store) -> tuple[str, str, signing.PrivateKey]:
@@ -194,8 +197,10 @@ def import_checkins(store: Store, bundle: VerifiedBundle) -> CheckinBundleSummar
                 "last_import_at = excluded.last_import_at",
                 [print_, name, signing.algorithm_of(signing.load_public(pem)), pem, seq,
                  utc_now(), utc_now()])
+            results: list[Result] = []  # final results, for the rollout guards
             for part, write in (("devices", _devices), ("versions", _versions),
-                                ("feedback", _feedback), ("actions", _actions)):
+                                ("actions", _actions),
+                                ("feedback", lambda st, rows: _feedback(st, rows, results))):
                 page: list[list[Any]] = []
                 for value in bundle.lines(f"checkins/{part}.jsonl"):
                     page.append(_row(value, part))
@@ -203,7 +208,8 @@ def import_checkins(store: Store, bundle: VerifiedBundle) -> CheckinBundleSummar
                         counts[part] += write(store, page)
                         page = []
                 counts[part] += write(store, page)
-            summary = CheckinBundleSummary(seq, name, **counts)
+            paused = record_results(store, results)  # HQ's guards see the station's failures
+            summary = CheckinBundleSummary(seq, name, **counts, paused=tuple(paused))
             db.execute("INSERT INTO bundle_imports (kind, source, seq, at, summary) VALUES "
                        "('checkins', ?, ?, ?, ?)", [print_, seq, utc_now(),
                                                     json.dumps(summary.__dict__)])
@@ -270,7 +276,7 @@ def _versions(store: Store, rows: list[list[Any]]) -> int:
     return added
 
 
-def _feedback(store: Store, rows: list[list[Any]]) -> int:
+def _feedback(store: Store, rows: list[list[Any]], results: list[Result]) -> int:
     added = 0
     for serial, action_id, kind, execution, finished, progress, details, at in rows:
         cursor = store.db.execute(
@@ -281,6 +287,9 @@ def _feedback(store: Store, rows: list[list[Any]]) -> int:
             [serial, action_id, kind, execution, finished, progress, details, at,
              serial, at, action_id, execution, finished])
         added += cursor.rowcount
+        if cursor.rowcount and kind == "deployment" and execution == "closed" \
+                and finished in ("success", "failure"):
+            results.append(Result(serial, action_id, finished == "failure", at))
     return added
 
 

@@ -265,3 +265,31 @@ def test_export_refuses_a_payload_file_that_changed_on_disk(hq: Path, tmp_path: 
         export_releases(store, target, hq_key(hq))
     assert not target.exists() and not Path(f"{target}.part").exists()
     assert json.loads(json.dumps(keys(store).trusted_stations)) == []
+
+
+def test_failures_a_station_saw_pause_the_rollout_at_hq(hq: Path, tmp_path: Path) -> None:
+    from ota_desktop.model import RolloutGuard
+
+    r20 = ReleaseRef("main", version="2.0")
+    ProjectService(Store.open(hq)).set_guard(r20, "default", RolloutGuard(failures=2))
+    station = tmp_path / "station.db"
+    import_bundle(Store.open(station), export(hq, tmp_path / "out.otab"),
+                  trust=hq_fingerprint(hq))
+    store = Store.open(station)
+    payload = store.configuration().find_release(r20).payloads[0].id
+    serials = [r[0] for r in store.db.execute(
+        "SELECT serial FROM devices d JOIN cohorts c ON c.id = d.cohort_id "
+        "WHERE c.slug = 'default' AND current_version = '1.1' LIMIT 2")]
+    for i, serial in enumerate(serials):
+        write_batch(store, [ActionOffered(f"a{i}", serial, "Full 2.0", "2.0", payload),
+                            Feedback(serial, f"a{i}", "deployment", "closed", "failure",
+                                     None, ["flash failed"])])
+    back = tmp_path / "back.otab"
+    export_checkins(store, back)
+    taken = import_bundle(Store.open(hq), back, trust=keys(store).station_key)
+    assert taken.paused and "2 failures ≥ 2" in taken.paused[0]
+    row = Store.open(hq).db.execute(
+        "SELECT a.paused_reason FROM activations a JOIN releases r ON r.id = a.release_id "
+        "JOIN cohorts c ON c.id = a.cohort_id WHERE r.version = '2.0' AND c.slug = 'default'"
+    ).fetchone()
+    assert row[0] and "2 failures ≥ 2" in row[0]
