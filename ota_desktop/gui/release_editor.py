@@ -145,6 +145,17 @@ class ReleaseEditor(QDialog):
         self.notes_edit.textChanged.connect(self._validate)
         self.mpt_check.toggled.connect(self._validate)
 
+    def _signing_note(self) -> str:
+        """Whether payloads added here will be signed (a project with a key signs only while
+        the key is unlocked for the session)."""
+        store = self.controller.store
+        if store is None or not store.db.execute("SELECT 1 FROM signing_key").fetchone():
+            return ""
+        if self.controller.signer is not None:
+            return "Payloads you add are signed with the project key (unlocked)."
+        return ("The project's signing key is locked: payloads added now are not signed "
+                "(Project → Signing Key… → Unlock, or sign them later).")
+
     def _setup_ui(self, version: str, from_version: str, software_type: str | None) -> None:
         self.setWindowTitle("New Delta release" if self.delta else "New Full release")
         self.resize(720, 520)
@@ -183,6 +194,12 @@ class ReleaseEditor(QDialog):
             ["File", "Size", "sha256", "Hardware version", "Other attributes (k=v, …)"])
         self.payload_table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(self.payload_table)
+        self.signing_note = QLabel(self)
+        self.signing_note.setObjectName("signingNote")
+        self.signing_note.setWordWrap(True)
+        self.signing_note.setText(self._signing_note())
+        self.signing_note.setVisible(bool(self.signing_note.text()))
+        layout.addWidget(self.signing_note)
         row = QHBoxLayout()
         self.add_button = QPushButton("Add &file…", self)
         self.progress_bar = QProgressBar(self)

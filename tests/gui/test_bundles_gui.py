@@ -145,3 +145,18 @@ def test_a_station_window_imports_after_the_fingerprint_check(main_window, small
     assert Store.open(station).device_count() == hq_store.device_count() == 981
     keys = bundle.keys(Store.open(station))
     assert keys.station_name == "line 3" and keys.trusted_project == fingerprint
+
+
+def test_the_release_editor_says_whether_payloads_will_be_signed(main_window, small_demo,
+                                                                 qtbot) -> None:
+    window = main_window(small_demo)
+    editor = window.open_release_editor()
+    assert not editor.signing_note.isVisible()  # no key: nothing to say
+    editor.reject()
+    window.controller.service().create_signing_key(PASS)
+    editor = window.open_release_editor()
+    assert "locked" in editor.signing_note.text() and editor.signing_note.isVisible()
+    editor.reject()
+    window.controller.signer = window.controller.service().signing_key(PASS)
+    editor = window.open_release_editor()
+    assert "are signed" in editor.signing_note.text()
