@@ -58,9 +58,11 @@ class SigningEdits(ServiceBase):
 
 
 def public_key(store: object) -> tuple[str, str] | None:
-    """(algorithm, public PEM) of the project's signing key, or None. A factory station has
-    only the public half, from the bundles it took."""
+    """(algorithm, public PEM) of the project's signing key, or None. A factory station or a
+    linked mirror has only the public half, from the bundles it took or its server."""
     row = store.db.execute(  # type: ignore[attr-defined]
         "SELECT algorithm, public_pem FROM signing_key UNION ALL "
-        "SELECT algorithm, public_pem FROM bundle_source").fetchone()
+        "SELECT algorithm, public_pem FROM bundle_source UNION ALL "
+        "SELECT signing_algorithm, signing_public_pem FROM sync_link "
+        "WHERE signing_public_pem IS NOT NULL").fetchone()
     return (row[0], row[1]) if row else None

@@ -290,6 +290,16 @@ MIGRATIONS.append((
     """,
 ))
 
+MIGRATIONS.append((
+    8,
+    "a linked mirror keeps its server's public signing key (a station serving from it hands "
+    "devices the key their payload signatures verify with)",
+    """
+    ALTER TABLE sync_link ADD COLUMN signing_algorithm TEXT;
+    ALTER TABLE sync_link ADD COLUMN signing_public_pem TEXT;
+    """,
+))
+
 LATEST = MIGRATIONS[-1][0]
 
 

@@ -20,6 +20,7 @@ from ota_desktop.auth import Principal
 from ota_desktop.errors import BadInput, Forbidden, OtaError
 from ota_desktop.service import ProjectService
 from ota_desktop.service.base import utc_now
+from ota_desktop.service.signing import public_key
 from ota_desktop.store.store import Store
 from ota_desktop.sync.wire import change_from_json
 
@@ -82,7 +83,9 @@ def configuration_rows(store: Store) -> dict[str, Any]:
             tables[name] = {"columns": columns, "rows": [list(r) for r in cursor]}
         current = revision(store)
         fleet = int(db.execute("SELECT rev FROM fleet_clock").fetchone()[0])
-    return {"revision": current, "fleet_revision": fleet, "tables": tables}
+        key = public_key(store)
+    return {"revision": current, "fleet_revision": fleet, "tables": tables,
+            "signing_key": {"algorithm": key[0], "public_pem": key[1]} if key else None}
 
 
 def devices_after(store: Store, after: int, limit: int) -> dict[str, Any]:

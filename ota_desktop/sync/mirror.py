@@ -428,8 +428,11 @@ def apply_configuration(store: Store, snapshot: dict[str, Any], actor: str = "lo
                 f"({', '.join('?' * len(columns))})", rows)
         _keep_devices_in_their_cohorts(store, old_cohorts)
         refreshed = ProjectService(store).last_operation_id()
-        db.execute("UPDATE sync_link SET cursor = ?, refreshed_op = ?",
-                   [snapshot["revision"], refreshed])
+        key = snapshot.get("signing_key")
+        db.execute("UPDATE sync_link SET cursor = ?, refreshed_op = ?, signing_algorithm = ?, "
+                   "signing_public_pem = ?",
+                   [snapshot["revision"], refreshed, key["algorithm"] if key else None,
+                    key["public_pem"] if key else None])
         _rebase(store, actor)
         _settle(store)  # after the rebase: an edit that no longer applies settles now too
 

@@ -72,3 +72,21 @@ def test_payloads_uploaded_to_a_signing_server_are_signed_on_arrival(start_serve
         "SELECT public_pem FROM signing_key").fetchone()[0])
     assert signing.verify(public, hashlib.sha256(image).hexdigest(), payload.signature)
     assert base64.b64decode(payload.signature)
+
+
+def test_a_mirror_serves_its_servers_public_key_after_a_sync(start_server, small_demo,
+                                                             tmp_path) -> None:
+    from tests.server.test_sync import new_mirror, sync
+
+    service = ProjectService(Store.open(small_demo))
+    pem = service.create_signing_key("correct horse battery")
+    token = service.create_token("station", permit_protected=True)
+    hq = start_server(small_demo)
+    station = new_mirror(tmp_path, "station", hq.url, token)
+    served = start_server(station)
+    with served.client() as c:
+        assert c.get("/api/v0/signing-key.pem").status_code == 404  # nothing synced yet
+    sync(station)
+    with served.client() as c:
+        got = c.get("/api/v0/signing-key.pem")
+    assert got.status_code == 200 and got.text == pem
