@@ -42,6 +42,9 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser]
     p.add_argument("--trust", metavar="FINGERPRINT",
                    help="the first time: the fingerprint of the key that signed it")
     p.add_argument("--station-name", help="a new station's name (default: the host name)")
+    p.add_argument("--replace", action="store_true",
+                   help="the first time, into a project with releases of its own: make it the "
+                        "station, replacing them")
     p = bsub.add_parser("keys", help="fingerprints to compare before trusting a first bundle")
     p.add_argument("--db", required=True, type=Path)
     return {"bundle": _cmd_bundle}
@@ -105,7 +108,7 @@ def _import(args: argparse.Namespace) -> int:
     store = Store.open(args.db)
     try:
         summary = bundle.import_bundle(store, args.file, args.trust, args.station_name,
-                                       _Progress("verifying"))
+                                       _Progress("verifying"), args.replace)
     except BaseException:
         store.close()
         if new_file:  # a refused first import leaves no file behind

@@ -27,6 +27,7 @@ from ota_desktop.bundle.checkins import (
     station_key_for,
 )
 from ota_desktop.bundle.releases import (
+    NeedsReplace,
     ReleaseBundleSummary,
     export_releases,
     import_releases,
@@ -35,18 +36,20 @@ from ota_desktop.bundle.releases import (
 )
 from ota_desktop.store.store import Store
 
-__all__ = ["BundleRefused", "CheckinBundleSummary", "Keys", "NeedsTrust", "ReleaseBundleSummary",
+__all__ = ["BundleRefused", "CheckinBundleSummary", "Keys", "NeedsReplace", "NeedsTrust",
+           "ReleaseBundleSummary",
            "export_checkins", "export_releases", "fingerprint", "import_bundle", "keys"]
 
 
 def import_bundle(store: Store, path: Path, trust: str | None = None,
-                  station_name: str | None = None, progress: Progress | None = None
-                  ) -> ReleaseBundleSummary | CheckinBundleSummary:
+                  station_name: str | None = None, progress: Progress | None = None,
+                  replace: bool = False) -> ReleaseBundleSummary | CheckinBundleSummary:
     """Verify ``path`` whole (signature, every member's hash, trust, freshness), then apply
     it in one transaction: a release bundle on a station, a check-in bundle at HQ. A refused
     bundle leaves the project exactly as it was."""
     work = artifact_root(store.path) if store.path else Path(tempfile.gettempdir())
-    for_releases, for_checkins = release_key_for(store, trust), station_key_for(store, trust)
+    for_releases = release_key_for(store, trust, replace)
+    for_checkins = station_key_for(store, trust)
 
     def key_for(manifest: dict[str, Any]) -> signing.PublicKey:
         return (for_releases if manifest["kind"] == "releases" else for_checkins)(manifest)

@@ -28,13 +28,13 @@ from typing import IO, Any
 from cryptography.hazmat.primitives import serialization
 
 from ota_desktop import signing
-from ota_desktop.errors import BadInput
+from ota_desktop.errors import BadInput, StoreError
 from ota_desktop.service.base import utc_now
 
 FORMAT = "ota-desktop-bundle/1"
 MANIFEST, SIGNATURE = "manifest.json", "manifest.sig"
 CHUNK = 1024 * 1024
-MAX_MANIFEST = 64 * 1024 * 1024
+MAX_MANIFEST = 1024 * 1024  # a manifest lists members: a few KB, thousands of payloads fit
 BLOCK = tarfile.BLOCKSIZE
 _MEMBER = re.compile(r"(configuration\.json|devices\.jsonl|artifacts/[0-9a-f]{64}"
                      r"|checkins/[a-z]+\.jsonl)")
@@ -316,7 +316,8 @@ def _read_into(bundle: VerifiedBundle, path: Path, total: int, key_for: KeyFor,
                                 f"({exc}).") from exc
         except (EOFError, OSError) as exc:
             if isinstance(exc, OSError) and exc.errno is not None:
-                raise
+                raise StoreError(f"Could not unpack {path.name} into {bundle.workdir.parent}: "
+                                 f"{exc.strerror or exc}; nothing was imported.") from exc
             raise BundleRefused(f"{path.name} ends early: it is truncated or damaged.") from exc
         if MANIFEST not in bodies or SIGNATURE not in bodies:
             raise BundleRefused(f"{path.name} has no signed manifest at its end: it is "
@@ -411,6 +412,12 @@ def _parse_manifest(data: bytes, name: str) -> dict[str, Any]:
              and text(manifest.get("station"), "id")))
     if not ok:
         raise BundleRefused(f"{name}'s manifest is incomplete: it is damaged.")
+    names = [manifest["project"]["slug"]] + (
+        [manifest["station"]["name"]] if manifest["kind"] == "checkins" else [])
+    if not all(len(n) <= 64 and n.isprintable() and "<" not in n and ">" not in n
+               for n in names):
+        raise BundleRefused(f"{name}'s manifest names its project or station with characters "
+                            "a name may not hold.")
     try:
         signing.load_public(manifest["signer"]["public_pem"])
     except BadInput as exc:

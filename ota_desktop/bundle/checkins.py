@@ -38,6 +38,7 @@ from ota_desktop.guard import Result, record_results
 from ota_desktop.model import attributes_key
 from ota_desktop.service import ProjectService
 from ota_desktop.service.base import utc_now
+from ota_desktop.service.fleet import check_text
 from ota_desktop.store.store import Store
 from ota_desktop.sync.feed import server_id
 
@@ -87,7 +88,9 @@ def export_checkins(store: Store, target: Path, everything: bool = False,
     """Write a signed bundle of the check-ins since the previous one (or all)."""
     name, public, key = _station(store)
     check_target(store.path, target)
-    last = store.db.execute("SELECT summary FROM bundle_exports WHERE kind = 'checkins' "
+    # the last bundle that reached disk (an export that failed left its number, no marks)
+    last = store.db.execute("SELECT summary FROM bundle_exports WHERE kind = 'checkins' AND "
+                            "json_extract(summary, '$.marks') IS NOT NULL "
                             "ORDER BY id DESC LIMIT 1").fetchone()
     marks = json.loads(last[0])["marks"] if last and not everything else {
         "seen_since": "", "versions_after": 0, "feedback_after": 0}
@@ -224,11 +227,43 @@ def import_checkins(store: Store, bundle: VerifiedBundle) -> CheckinBundleSummar
 _WIDTH = {"devices": 6, "versions": 3, "feedback": 8, "actions": 8}
 
 
+#: which columns of each part are texts a station reports (serials, versions, times, …)
+_TEXT = {"devices": (0, 1, 2, 3, 4, 5), "versions": (0, 1, 2), "feedback": (0, 1, 2, 3, 4, 7),
+         "actions": (0, 1, 2, 3, 5, 6, 7)}
+_TIMES = {"devices": (5,), "versions": (2,), "feedback": (7,), "actions": (6, 7)}
+
+
 def _row(value: Any, part: str) -> list[Any]:
+    """A station's row, held to what a device server there could have written: plain text
+    without control characters, real times no later than tomorrow."""
     if not isinstance(value, list) or len(value) != _WIDTH[part] or not all(
-            v is None or isinstance(v, (str, int)) for v in value):
+            v is None or (isinstance(v, (str, int)) and not isinstance(v, bool))
+            for v in value):
         raise BundleRefused(f"The bundle's {part} rows do not fit this version of OTA Desktop.")
+    for i in _TEXT[part]:
+        text = value[i]
+        if not isinstance(text, str) or (i == 0 and not text.strip()) or len(text) > 4096:
+            raise BundleRefused(f"The bundle's {part} rows hold a value that is not a station's "
+                                "report.")
+        try:
+            check_text(text, f"A value in the bundle's {part}")
+        except BadInput as exc:
+            raise BundleRefused(str(exc)) from exc
+    for i in _TIMES[part]:
+        if not _plausible_time(value[i]):
+            raise BundleRefused(f"The bundle's {part} rows hold a time that is not one "
+                                f"({value[i]!r}).")
     return value
+
+
+def _plausible_time(text: str) -> bool:
+    try:
+        at = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    if at.tzinfo is None:
+        return False
+    return at <= dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
 
 
 def _devices(store: Store, rows: list[list[Any]]) -> int:
@@ -240,6 +275,11 @@ def _devices(store: Store, rows: list[list[Any]]) -> int:
     db = store.db
     cohorts = dict(db.execute("SELECT slug, id FROM cohorts").fetchall())
     default = store.default_cohort_id()
+    known = set(store.software_types())
+    for row in rows:
+        if row[2] not in known:
+            raise BundleRefused(f"The station reports device {row[0]} with a software type "
+                                f"this project does not have ({row[2]!r}).")
     now = utc_now()
     db.conn.executemany(
         "INSERT INTO devices (serial, cohort_id, software_type, current_version, attributes, "

@@ -39,6 +39,7 @@ from ota_desktop.bundle.archive import (
 from ota_desktop.errors import BadInput, NotFound, OtaError, RuleViolation
 from ota_desktop.service import ProjectService
 from ota_desktop.service.base import utc_now
+from ota_desktop.service.fleet import check_text
 from ota_desktop.store.store import Store
 from ota_desktop.sync.feed import CONFIG_TABLES, configuration_rows, server_id
 from ota_desktop.sync.mirror import _keep_devices_in_their_cohorts, upsert_devices
@@ -156,14 +157,16 @@ def source(store: Store) -> Source | None:
     return Source(*row) if row else None
 
 
-def release_key_for(store: Store, trust: str | None) -> KeyFor:
-    """The check ``read_bundle`` makes before verifying a release bundle on a station."""
+def release_key_for(store: Store, trust: str | None, replace: bool = False) -> KeyFor:
+    """The check ``read_bundle`` makes before verifying a release bundle on a station
+    (``replace``: a project of the same name may become the station, losing its own
+    releases)."""
 
     def key_for(manifest: dict[str, Any]) -> signing.PublicKey:
         signer_pem = manifest["signer"]["public_pem"]
         current = source(store)
         if current is None:
-            _refuse_if_not_a_station(store, manifest)
+            _refuse_if_not_a_station(store, manifest, replace)
             if trust is None:
                 raise NeedsTrust(
                     "This file has not taken a bundle before: confirm the project's signing "
@@ -197,7 +200,7 @@ def _check_same_source(current: Source, manifest: dict[str, Any], trust: str | N
                             "trusts; nothing was imported.")
 
 
-def _refuse_if_not_a_station(store: Store, manifest: dict[str, Any]) -> None:
+def _refuse_if_not_a_station(store: Store, manifest: dict[str, Any], replace: bool) -> None:
     if store.db.execute("SELECT 1 FROM sync_link WHERE active = 1").fetchone():
         raise BundleRefused("This project is connected to a server and takes its releases "
                             "by sync; import bundles into a station's own file.")
@@ -209,6 +212,21 @@ def _refuse_if_not_a_station(store: Store, manifest: dict[str, Any]) -> None:
                             f"for {manifest['project']['slug']!r}. Import it into a new file.")
     if server_id(store) == manifest["project"]["id"]:
         raise BundleRefused("This bundle was exported from this very file.")
+    own = store.db.execute("SELECT (SELECT count(*) FROM releases) + "
+                           "(SELECT count(*) FROM delta_releases)").fetchone()[0]
+    if own and not replace:
+        raise NeedsReplace(
+            f"This file holds project {manifest['project']['slug']!r} with {own} release(s) of "
+            "its own; taking the bundle makes it a station and replaces them with HQ's. Import "
+            "into a new file, or confirm the replacement (--replace).", own)
+
+
+class NeedsReplace(BundleRefused):
+    """A first bundle into a project that has releases of its own: the user confirms."""
+
+    def __init__(self, message: str, releases: int) -> None:
+        super().__init__(message)
+        self.releases = releases
 
 
 #: what a bundle's content may break; each becomes "does not fit" and a rollback
@@ -360,10 +378,19 @@ def _upsert(store: Store, devices: list[list[Any]]) -> int:
 
 
 def _ensure_station_key(store: Store, name: str | None) -> None:
+    if name is not None:
+        try:
+            check_text(name, "A station name")
+        except BadInput as exc:
+            raise BundleRefused(str(exc)) from exc
+        if not name.strip() or len(name) > 64 or "<" in name or ">" in name:
+            raise BundleRefused("A station name is 1–64 characters without < or >.")
     """A station's own key, made at its first import: it signs the check-ins it sends back.
     It is stored unencrypted in the station's file (like an SSH host key), so a station
     exports check-ins unattended."""
     if store.db.execute("SELECT 1 FROM station_key").fetchone():
+        if name:  # renaming the station (its key stays)
+            store.db.execute("UPDATE station_key SET name = ?", [name])
         return
     key = signing.generate("ed25519")
     store.db.execute(

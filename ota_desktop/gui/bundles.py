@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -51,6 +51,8 @@ class BundleController(QObject):
     failed = Signal(str)
     #: who signed ("project demo" / "station line 3"), their key's fingerprint
     needsTrust = Signal(str, str)
+    #: a first bundle would replace the open project's own releases: why, for the user to confirm
+    needsReplace = Signal(str)
     #: a bundle changed the project file (views re-read it)
     imported = Signal()
 
@@ -77,9 +79,10 @@ class BundleController(QObject):
 
         self._spawn(work)
 
-    def import_bundle(self, path: Path, trust: str | None, station_name: str | None) -> None:
+    def import_bundle(self, path: Path, trust: str | None, station_name: str | None,
+                      replace: bool = False) -> None:
         def work(store: Store, report: Callable[[int, int], None]) -> str:
-            summary = bundle.import_bundle(store, path, trust, station_name, report)
+            summary = bundle.import_bundle(store, path, trust, station_name, report, replace)
             return f"Imported {path.name}: {summary.describe()}."
 
         self._spawn(work, changes_project=True)
@@ -110,6 +113,9 @@ class BundleController(QObject):
             message = await self.project.runner.run(in_thread)
         except bundle.NeedsTrust as exc:
             self.needsTrust.emit(exc.signer, exc.fingerprint)
+            return
+        except bundle.NeedsReplace as exc:
+            self.needsReplace.emit(str(exc))
             return
         except (OtaError, OSError) as exc:
             self.failed.emit(str(exc) if isinstance(exc, OtaError)
@@ -146,6 +152,7 @@ class _BundleDialog(QDialog):
         self.progress_bar = QProgressBar(self)
         self.progress_bar.hide()
         self.message = error_label(self, "bundleMessage")
+        self.message.setTextFormat(Qt.TextFormat.PlainText)  # refusals quote the file
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         self.run_button = self.buttons.addButton(action, QDialogButtonBox.ButtonRole.ActionRole)
         self.run_button.setDefault(True)
@@ -263,10 +270,17 @@ class ImportBundleDialog(_BundleDialog):
         self.trust_button = self.buttons.addButton("&Trust and Import",
                                                    QDialogButtonBox.ButtonRole.ActionRole)
         self.trust_button.hide()
+        self.trust_label.setTextFormat(Qt.TextFormat.PlainText)  # names come from the file
+        self.replace_button = self.buttons.addButton("&Replace and Import",
+                                                     QDialogButtonBox.ButtonRole.ActionRole)
+        self.replace_button.hide()
         self.layout().insertWidget(1, self.trust_label)
         self.fingerprint: str | None = None
+        self.replace = False
         controller.needsTrust.connect(self._on_needs_trust)
+        controller.needsReplace.connect(self._on_needs_replace)
         self.trust_button.clicked.connect(self._on_trust)
+        self.replace_button.clicked.connect(self._on_replace)
 
     def _on_browse(self) -> None:
         name, _ = QFileDialog.getOpenFileName(self, "Import Bundle", self.file_edit.text(),
@@ -281,8 +295,10 @@ class ImportBundleDialog(_BundleDialog):
             return
         self.trust_label.hide()
         self.trust_button.hide()
+        self.replace_button.hide()
         self._start()
-        self.controller.import_bundle(path, trust, self.station_edit.text().strip() or None)
+        self.controller.import_bundle(path, trust, self.station_edit.text().strip() or None,
+                                      self.replace)
 
     def _on_needs_trust(self, signer: str, fingerprint: str) -> None:
         self._stop("")
@@ -297,6 +313,17 @@ class ImportBundleDialog(_BundleDialog):
 
     def _on_trust(self) -> None:
         self._on_run(self.fingerprint)
+
+    def _on_needs_replace(self, message: str) -> None:
+        self._stop("")
+        self.trust_label.setText(message)
+        self.trust_label.show()
+        self.replace_button.show()
+        self.adjustSize()
+
+    def _on_replace(self) -> None:
+        self.replace = True
+        self._on_run()
 
 
 class SigningKeyDialog(QDialog):

@@ -322,3 +322,97 @@ def test_cli_refuses_with_exit_2_and_one_sentence(station: Path, tmp_path: Path)
                            "--db", str(station), str(crafted)], capture_output=True, text=True)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.startswith("ota-desktop: ") and "not JSON" in done.stderr
+
+
+def test_names_that_could_mislead_the_trust_prompt_are_refused(hq: Path,  # noqa: F811
+                                                               tmp_path: Path) -> None:
+    key = signing.generate()
+    manifest = json.dumps({
+        "format": archive.FORMAT, "kind": "checkins", "seq": 1, "members": [],
+        "project": {"id": Store.open(hq).db.execute(
+            "SELECT uuid FROM server_identity").fetchone()[0], "slug": "demo"},
+        "station": {"id": "s", "name": "line 3<br><br>0000 1111<!--"},
+        "signer": {"public_pem": signing.public_pem(key)}}).encode()
+    crafted = tmp_path / "crafted.otab"
+    write_canonical(crafted, [("manifest.json", manifest), ("manifest.sig", signing.sign(
+        key, hashlib.sha256(manifest).hexdigest()).encode())])
+    with pytest.raises(BundleRefused, match="characters a name may not hold"):
+        import_bundle(Store.open(hq), crafted)
+    huge = tmp_path / "huge.otab"
+    write_canonical(huge, [("manifest.json", b" " * (2 * 1024 * 1024)), ("manifest.sig", b"A")])
+    with pytest.raises(BundleRefused, match="too large"):
+        import_bundle(Store.open(hq), huge)
+
+
+def test_a_failed_check_in_export_does_not_break_the_next_one(station: Path, tmp_path: Path,
+                                                              monkeypatch) -> None:
+    store = Store.open(station)
+    write_batch(store, [CheckIn("S-1", "main", "2.0", {})])
+    real = archive.os.replace
+    monkeypatch.setattr(archive.os, "replace", lambda *a: (_ for _ in ()).throw(
+        OSError(28, "No space left on device")))
+    with pytest.raises(OtaError, match="No space left"):
+        export_checkins(store, tmp_path / "full.otab")
+    monkeypatch.setattr(archive.os, "replace", real)
+    summary = export_checkins(store, tmp_path / "ok.otab")
+    assert summary.devices == 1
+
+
+def test_check_ins_a_device_server_could_not_have_written_are_refused(
+        hq: Path, station: Path, tmp_path: Path) -> None:  # noqa: F811
+    store = Store.open(station)
+    write_batch(store, [CheckIn("S-1", "main", "2.0", {})])
+    good = tmp_path / "good.otab"
+    export_checkins(store, good)
+    station_key = signing.load_private(store.db.execute(
+        "SELECT private_pem FROM station_key").fetchone()[0], None)
+    fp = keys(store).station_key
+
+    def device(row: list) -> Callable[[dict[str, bytes]], None]:
+        def edit(members: dict[str, bytes]) -> None:
+            members["checkins/devices.jsonl"] += json.dumps(row).encode() + b"\n"
+        return edit
+
+    now = "2026-01-01T00:00:00.000+00:00"
+    cases = {
+        "unknown software type": ["EVIL-1", "default", "bogus", "1.0", "{}", now],
+        "control characters": ["EVIL-2", "default", "main", "\u202e1.0\x00", "{}", now],
+        "a time in the far future": ["EVIL-3", "default", "main", "1.0", "{}",
+                                     "9999-12-31T00:00:00+00:00"],
+        "an empty serial": ["", "default", "main", "1.0", "{}", now],
+        "a numeric version": ["EVIL-4", "default", "main", 1, "{}", now],
+    }
+    before = state(hq)
+    for what, row in cases.items():
+        crafted = tmp_path / "crafted.otab"
+        resign(good, crafted, station_key, device(row))
+        with pytest.raises(BundleRefused):
+            import_bundle(Store.open(hq), crafted, trust=fp)
+        assert state(hq) == before, what
+    import_bundle(Store.open(hq), good, trust=fp)  # the real one is taken
+
+
+def test_a_project_of_its_own_becomes_a_station_only_when_confirmed(hq: Path,  # noqa: F811
+                                                                    tmp_path: Path) -> None:
+    from ota_desktop.bundle import NeedsReplace
+    from ota_desktop.demo import write_demo
+
+    mine = tmp_path / "mine.db"
+    write_demo(Store.open(mine), scale=0.0001)
+    ProjectService(Store.open(mine)).create_release("main", "7.7")
+    bundle = export(hq, tmp_path / "b.otab")
+    before = state(mine)
+    with pytest.raises(NeedsReplace, match="release"):
+        import_bundle(Store.open(mine), bundle, trust=hq_fingerprint(hq))
+    assert state(mine) == before
+    import_bundle(Store.open(mine), bundle, trust=hq_fingerprint(hq), replace=True)
+    assert "7.7" not in {r.version for r in Store.open(mine).configuration().releases}
+
+
+def test_a_later_import_can_rename_the_station(hq: Path, station: Path,  # noqa: F811
+                                               tmp_path: Path) -> None:
+    import_bundle(Store.open(station), export(hq, tmp_path / "2.otab"), station_name="line 9")
+    assert keys(Store.open(station)).station_name == "line 9"
+    with pytest.raises(BundleRefused, match="station name"):
+        import_bundle(Store.open(station), export(hq, tmp_path / "3.otab"),
+                      station_name="bad\x00name")

@@ -129,8 +129,12 @@ def test_a_station_window_imports_after_the_fingerprint_check(main_window, small
     dialog = st.open_import_bundle()
     dialog.file_edit.setText(str(target))
     dialog.station_edit.setText("line 3")
+    with qtbot.waitSignal(st.bundles.needsReplace, timeout=30_000):
+        click(qtbot, dialog.run_button)  # the open project has releases of its own
+    assert dialog.replace_button.isVisible() and "replaces them" in dialog.trust_label.text()
+    assert Store.open(station).configuration().releases  # nothing replaced yet
     with qtbot.waitSignal(st.bundles.needsTrust, timeout=30_000):
-        click(qtbot, dialog.run_button)
+        click(qtbot, dialog.replace_button)
     fingerprint = bundle.keys(Store.open(small_demo)).signing_key
     assert dialog.trust_button.isVisible() and fingerprint in dialog.trust_label.text()
     save_screenshot(dialog, "bundle-trust", tmp_path)
