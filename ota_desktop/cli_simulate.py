@@ -63,9 +63,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from ota_desktop.cli import _matrix_text, _open_existing
 
     _open_existing(args.db).close()  # a clear error for a missing file
-    if args.speed < 0:
-        raise BadInput("--speed is 0 (as fast as possible) or more.")
+    if not (args.speed == 0 or 0.01 <= args.speed <= 1_000_000):  # NaN fails both
+        raise BadInput("--speed is 0 (as fast as possible) or between 0.01 and 1,000,000.")
     duration = parse_duration(args.duration)
+    if not 0 < duration <= MAX_DURATION_S:
+        raise BadInput("--duration is above 0 and at most 365 days of simulated time.")
     seed = args.seed if args.seed is not None else new_seed()
     settings = SimSettings(
         args.cohort, args.software_type, devices=args.devices, create=args.create,
@@ -99,6 +101,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(f"  after {describe_duration(at)}: {reason}")
     print(_matrix_text(matrix))
     return 0
+
+
+MAX_DURATION_S = 365 * 86_400
 
 
 def _paced(sim: Simulator, duration: float, speed: float) -> None:

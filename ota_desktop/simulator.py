@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ota_desktop.errors import BadInput
+from ota_desktop.errors import BadInput, InvalidVersion
 from ota_desktop.model import Configuration, Query
 from ota_desktop.queries import matrix_for
 from ota_desktop.server.checkins import ActionOffered, Event, Feedback, write_batch
@@ -80,6 +80,8 @@ class SimSettings:
             raise BadInput(f"Create between 0 and {MAX_DEVICES:,} simulated devices.")
         if not self.bandwidth > 0:
             raise BadInput("The download speed must be above 0 bytes per second.")
+        if self.start_version is not None and not self.start_version.strip():
+            raise BadInput("Name the version new simulated devices start on, or leave it out.")
 
 
 @dataclass
@@ -113,6 +115,13 @@ class Simulator:
         self.settings = settings
         self.state = ServerState(path)  # the device server's own read path
         self.store = self.state.store  # this thread's connection
+        if self.store.db.execute("SELECT 1 FROM sync_link WHERE active = 1").fetchone():
+            raise BadInput("This project syncs with a server: simulated failures would pause "
+                           "real rollouts there. Simulate on a copy that is not connected "
+                           "(File → New Project, or 'ota-desktop export' and 'import').")
+        config = self.state.config()
+        if settings.project_key is not None and config.project_key(settings.project_key) is None:
+            raise BadInput("That project key is not known to this project.")
         self.rng = random.Random(settings.seed)
         self.counters = SimCounters()
         self.events: list[SimEvent] | None = [] if log_events else None
@@ -190,9 +199,15 @@ class Simulator:
             width = max(4, len(str(s.create)))
             names = [f"sim-{i:0{width}d}" for i in range(1, s.create + 1)]
             known = store.devices_by_serial(names)
+            elsewhere = [n for n, d in known.items() if d.cohort != s.cohort]
+            if elsewhere:
+                raise BadInput(f"{len(elsewhere):,} simulated devices ({elsewhere[0]}, …) are "
+                               "in another cohort already; move them, or simulate them there.")
             missing = [n for n in names if n not in known]
             if missing:
                 version = s.start_version or self._lowest_version(config)
+                if s.start_version is not None:
+                    _check_version(config, s.start_version)
                 attributes = dict(s.attributes) if s.attributes is not None else \
                     self._default_attributes(config)
                 ProjectService(store, actor="fleet simulator").add_devices(
@@ -302,6 +317,16 @@ class Simulator:
                 self.counters.pauses.append((at, f"{activation.release.label} in "
                                                  f"{activation.cohort}: {activation.paused}"))
         self._paused_ids = now
+
+
+def _check_version(config: Configuration, version: str) -> None:
+    """Created devices report a version the project's scheme reads."""
+    if not version.strip() or len(version) > 128:
+        raise BadInput("A start version is 1–128 characters.")
+    try:
+        config.scheme.precedence(version)
+    except InvalidVersion as exc:
+        raise BadInput(str(exc)) from exc
 
 
 class Pacer:

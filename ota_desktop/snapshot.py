@@ -308,7 +308,8 @@ def _guard(value: Any, path: str) -> dict[str, Any] | None:
     for key, kinds in (("failures", (int,)), ("percent", (int, float)),
                        ("min_reports", (int,))):
         item = getattr(guard, key)
-        if item is not None and (isinstance(item, bool) or not isinstance(item, kinds)):
+        if (item is None and key == "min_reports") or (item is not None and (
+                isinstance(item, bool) or not isinstance(item, kinds))):
             raise InvalidSnapshot(f"{path}.guard.{key}", "expected a number")
     try:
         check_guard(guard)

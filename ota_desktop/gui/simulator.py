@@ -168,6 +168,9 @@ class SimulatorDialog(QDialog):
         self.runner.stateChanged.connect(self._on_state)
         self.runner.failed.connect(self._on_failed)
         self._on_state("stopped")
+        # the dialog belongs to the project it was opened on: another project closes it
+        self._project = controller.path
+        controller.opened.connect(self._on_project_opened)
 
     # --- public API ----------------------------------------------------------------------
 
@@ -362,6 +365,10 @@ class SimulatorDialog(QDialog):
     def _on_failed(self, message: str) -> None:
         self.error_label.setText(message)
         self.error_label.show()
+
+    def _on_project_opened(self, path: str, _config: object) -> None:
+        if self._project is not None and Path(path) != self._project:
+            self.reject()  # stops the run (done() below)
 
     def done(self, result: int) -> None:
         self.runner.stop()

@@ -266,7 +266,9 @@ def _deployment_json(activation_id: int, history: dict[str, Any]) -> dict[str, A
     return {"id": activation_id, "cohort": history["cohort"], "release": history["release"],
             "type": "staged_rollout" if history["kind"] == "staged" else "normal",
             "rollout_percent": history["rollout_percent"],
-            "status": "done" if history["status"] == "active" else "pulled",
+            "status": ("paused" if history["paused"] else "done")
+            if history["status"] == "active" else "pulled",
+            "paused_reason": history["paused_reason"],
             "activated_by": history["activated_by"], "created_date": history["created_at"]}
 
 

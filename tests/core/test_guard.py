@@ -292,6 +292,9 @@ def test_snapshot_round_trip_keeps_guards_and_pauses(demo, tmp_path: Path) -> No
     (restored,) = [a for a in copy.configuration().activations_in("default") if a.release == R20]
     assert restored.guard == RolloutGuard(2, 5, 30)
     assert restored.paused == "paused by rollout guard: 2 failures ≥ 2"
+    a["guard"] = {"failures": 2, "min_reports": None}  # was a TypeError traceback
+    with pytest.raises(InvalidSnapshot, match=r"guard\.min_reports: expected a number"):
+        validate(data)
     a["guard"] = {"failures": 0}
     with pytest.raises(InvalidSnapshot, match=r"activations\[\d\]\.guard: A rollout guard's "
                                               r"failure count is between 1"):
@@ -299,3 +302,13 @@ def test_snapshot_round_trip_keeps_guards_and_pauses(demo, tmp_path: Path) -> No
     a["guard"], a["paused"], a["status"] = None, "why", "pulled"
     with pytest.raises(InvalidSnapshot, match=r"activations\[\d\]\.paused"):
         validate(data)
+
+
+def test_pausing_what_is_already_paused_changes_nothing(demo) -> None:
+    """A mirror's guard and its server's may both pause a rollout; the second pause (pushed
+    up) must not be refused and hold the mirror's queue."""
+    store, service = demo
+    service.pause(R20, "default", "paused by rollout guard: 3 failures ≥ 3")
+    last = service.last_operation_id()
+    service.pause(R20, "default", "paused by rollout guard: 4 failures ≥ 3")
+    assert service.last_operation_id() == last

@@ -160,3 +160,23 @@ def test_cli_simulate_prints_a_summary_and_is_reproducible(small_demo: Path, tmp
     assert "polls " in out and "final targets: " in out
     assert main(["simulate", "--db", str(small_demo), "--cohort", "beta",
                  "--failure-rate", "lots"]) == 2
+
+
+def test_simulations_refuse_what_would_mislead(small_demo: Path, tmp_path) -> None:
+    """From a hostile pass: a linked mirror (its pauses would reach the real server), serials
+    already in another cohort, a start version the scheme cannot read, an unknown key."""
+    from ota_desktop.sync import mirror
+
+    linked = copy(small_demo, tmp_path, "linked.db")
+    mirror.connect(Store.open(linked), "http://127.0.0.1:9", "acme", "demo", "oat_x")
+    with pytest.raises(BadInput, match="syncs with a server"):
+        Simulator(linked, SimSettings("default", create=3))
+    db = copy(small_demo, tmp_path, "db.db")
+    Simulator(db, SimSettings("default", create=3, start_version="0.9")).close()
+    with pytest.raises(BadInput, match="another cohort"):
+        Simulator(db, SimSettings("beta", create=3))
+    with pytest.raises(BadInput, match="not a valid natural version"):
+        Simulator(db, SimSettings("default", create=5, start_version="not a version!"))
+    with pytest.raises(BadInput, match="project key"):
+        Simulator(db, SimSettings("default", project_key="nope"))
+    assert Store.open(db).device_count() == 981 + 3  # nothing half-created

@@ -90,3 +90,19 @@ def test_bad_settings_are_a_sentence_in_the_dialog(main_window, small_demo: Path
     qtbot.waitUntil(lambda: dialog.error_label.isVisible(), timeout=10_000)
     assert "no main devices" in dialog.error_label.text()
     assert dialog.runner.state == "stopped"
+
+
+def test_opening_another_project_stops_and_closes_the_simulator(main_window, small_demo: Path,
+                                                               qtbot, tmp_path) -> None:
+    import shutil
+
+    other = tmp_path / "other.db"
+    shutil.copy(small_demo, other)
+    window = main_window(small_demo)
+    dialog = window.open_simulator()
+    dialog.start_button.click()
+    qtbot.waitUntil(lambda: dialog.runner.state == "running", timeout=10_000)
+    with qtbot.waitSignal(window.matrixShown, timeout=30_000):
+        window.open_project(other)
+    qtbot.waitUntil(lambda: dialog.runner.state == "stopped", timeout=10_000)
+    assert not dialog.isVisible()

@@ -73,3 +73,19 @@ def test_failures_over_ddi_pause_the_release_and_resume_brings_it_back(
 
         revert_local(store, resumed)  # undo of the resume: paused again
         assert latest(c, "DEF-11-000030").status_code == 204
+
+
+def test_the_management_api_lists_a_paused_deployment_as_paused(start_server,
+                                                                small_demo: Path) -> None:
+    from ota_desktop.service import ProjectService
+
+    service = ProjectService(Store.open(small_demo))
+    token = service.create_token("tooling")
+    service.pause(R20, "default", "paused by rollout guard: 3 failures ≥ 3")
+    server = start_server(small_demo)
+    with server.client() as c:
+        got = c.get("/api/v0/organizations/acme/projects/demo/deployments",
+                    params={"cohort": "default"}, headers={"Authorization": f"Bearer {token}"})
+    assert got.status_code == 200, got.text
+    (paused,) = [d for d in got.json()["data"] if d["release"] == "2.0"]
+    assert paused["status"] == "paused" and "3 failures" in paused["paused_reason"]
