@@ -63,7 +63,8 @@ def record_results(store: Store, results: Iterable[Result]) -> list[str]:
             "SELECT a.id, coalesce(a.guard_since, a.created_at) FROM ddi_actions x "
             "JOIN payloads p ON p.id = x.payload_id "
             "JOIN devices d ON d.serial = x.serial "
-            "JOIN activations a ON a.cohort_id = d.cohort_id AND a.status = 'active' "
+            "JOIN activations a ON a.cohort_id = coalesce(x.cohort_id, d.cohort_id) "
+            "AND a.status = 'active' "
             "AND a.paused_at IS NULL AND (a.release_id = p.release_id "
             "OR a.delta_release_id = p.delta_release_id) "
             "WHERE x.serial = ? AND x.action_id = ?", [result.serial, result.action_id]

@@ -281,7 +281,8 @@ class Simulator:
             self._push(at + s.interval_s, index, done=False)
             return
         action = action_id_for(serial, decision)
-        batch.append(ActionOffered(action, serial, release.label, target, payload.id, at=now))
+        batch.append(ActionOffered(action, serial, release.label, target, payload.id, at=now,
+                                   cohort=decision.effective_cohort))
         self.counters.downloads += 1
         self._working[index] = (action, target)
         self._log(at, serial, "offer", target)

@@ -79,6 +79,8 @@ class ActionOffered:
     payload_id: int | None
     status: str = "open"
     at: str = field(default_factory=utc_now)
+    #: the cohort whose activation served it (a project key may override the device's own)
+    cohort: str | None = None
 
 
 Event = CheckIn | Seen | Feedback | ActionOffered
@@ -223,10 +225,11 @@ def write_batch(store: Store, batch: list[Event],
             elif isinstance(event, ActionOffered):
                 db.execute(
                     "INSERT INTO ddi_actions (action_id, serial, release_label, target_version, "
-                    "payload_id, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "payload_id, status, created_at, updated_at, cohort_id) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, (SELECT id FROM cohorts WHERE slug = ?)) "
                     "ON CONFLICT (serial, action_id) DO UPDATE SET updated_at = excluded.updated_at",
                     [event.action_id, event.serial, event.release_label, event.target_version,
-                     event.payload_id, event.status, event.at, event.at])
+                     event.payload_id, event.status, event.at, event.at, event.cohort])
         results = [Result(e.serial, e.action_id, e.finished == "failure", e.at) for e in batch
                    if isinstance(e, Feedback) and e.kind == "deployment"
                    and e.execution == "closed" and e.finished in ("success", "failure")]

@@ -159,7 +159,8 @@ async def deployment_base(request: Request) -> Response:
     if state.open_actions.get(serial) != action_id:
         state.open_actions[serial] = action_id
         state.action_targets[(serial, action_id)] = version
-        state.writer.put(ActionOffered(action_id, serial, release.label, version, payload.id))
+        state.writer.put(ActionOffered(action_id, serial, release.label, version, payload.id,
+                                       cohort=decision.effective_cohort))
     base = _base(request)
     href = f"{base}/softwaremodules/{payload.id}/artifacts/{payload.filename}"
     return JSONResponse({

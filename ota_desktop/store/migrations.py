@@ -300,6 +300,15 @@ MIGRATIONS.append((
     """,
 ))
 
+MIGRATIONS.append((
+    9,
+    "hawkBit actions remember the cohort that served them (a project key may override the "
+    "device's own), so rollout guards count a failure against the activation it came from",
+    """
+    ALTER TABLE ddi_actions ADD COLUMN cohort_id INTEGER;
+    """,
+))
+
 LATEST = MIGRATIONS[-1][0]
 
 

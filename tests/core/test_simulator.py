@@ -180,3 +180,17 @@ def test_simulations_refuse_what_would_mislead(small_demo: Path, tmp_path) -> No
     with pytest.raises(BadInput, match="project key"):
         Simulator(db, SimSettings("default", project_key="nope"))
     assert Store.open(db).device_count() == 981 + 3  # nothing half-created
+
+
+def test_failures_count_against_the_activation_that_served_them(small_demo: Path,
+                                                                tmp_path) -> None:
+    """Devices of beta polling with the demo's recovery key are served by default's
+    activations: their failures count toward default's guard."""
+    db = copy(small_demo, tmp_path, "db.db")
+    ProjectService(Store.open(db)).set_guard(R20, "default", RolloutGuard(failures=3))
+    sim = Simulator(db, SimSettings("beta", devices=0, create=20, start_version="0.9",
+                                    interval_s=600, failure_rate=1.0, seed=3,
+                                    project_key="factory-recovery"))
+    sim.run_for(6 * 3600)
+    assert sim.counters.failures >= 3
+    assert any("3 failures ≥ 3" in reason for _, reason in sim.counters.pauses)
