@@ -189,14 +189,18 @@ def _guard_arguments(p: argparse.ArgumentParser, prefix: str = "guard-") -> None
                    help="rollout guard: pause once N devices of the cohort reported a failure")
     p.add_argument(f"--{prefix}percent", dest="guard_percent", type=float, metavar="P",
                    help="rollout guard: pause once P%% of the devices that reported failed")
-    p.add_argument(f"--{prefix}min-reports", dest="guard_min_reports", type=int, default=20,
+    p.add_argument(f"--{prefix}min-reports", dest="guard_min_reports", type=int,
                    metavar="M", help="the percentage counts from M reports on (default 20)")
 
 
 def _guard(args: argparse.Namespace) -> RolloutGuard | None:
+    if args.guard_min_reports is not None and args.guard_percent is None:
+        raise BadInput("A minimum number of reports goes with a percentage guard; give the "
+                       "percentage too.")
     if args.guard_failures is None and args.guard_percent is None:
         return None
-    return RolloutGuard(args.guard_failures, args.guard_percent, args.guard_min_reports)
+    return RolloutGuard(args.guard_failures, args.guard_percent,
+                        20 if args.guard_min_reports is None else args.guard_min_reports)
 
 
 def _service(path: Path) -> ProjectService:
