@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -39,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("demo", "write the built-in demo project")
     p.add_argument("--force", action="store_true", help="replace an existing file")
-    p.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="a fraction of the fleet (0.001: 981 devices) for quick trials")
 
     p = command("import", "replace the project with a snapshot JSON file")
     p.add_argument("file", type=Path)
@@ -117,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OtaError as exc:
         print(f"ota-desktop: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `ota-desktop history | head`: the reader had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:
         print(f"ota-desktop: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
               file=sys.stderr)

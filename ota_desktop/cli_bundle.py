@@ -74,21 +74,23 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
 
     if args.bundle_command == "keys":
         found = bundle.keys(store)
+        # each fingerprint ends its line, so the whole line after the colon can be copied
         print(f"signing key (signs release bundles): {found.signing_key or 'none'}")
-        print(f"station key (signs check-ins): {found.station_key or 'none'}"
-              + (f" ({found.station_name})" if found.station_name else ""))
+        station = f" of station {found.station_name}" if found.station_name else ""
+        print(f"station key{station} (signs check-ins): {found.station_key or 'none'}")
         if found.trusted_project:
             print(f"takes release bundles signed by: {found.trusted_project}")
         for name, fp, seq in found.trusted_stations:
-            print(f"takes check-ins from station {name}: {fp} (last bundle {seq})")
+            print(f"takes check-ins (last: bundle {seq}) from station {name}: {fp}")
         return 0
     if args.bundle_command == "export":
+        from ota_desktop.cli_signing import _line
         from ota_desktop.service import ProjectService
 
-        passphrase = sys.stdin.readline().rstrip("\r\n")
-        if not passphrase:
-            raise BadInput("Standard input held no passphrase for the signing key.")
-        key = ProjectService(store).signing_key(passphrase)
+        if not store.db.execute("SELECT 1 FROM signing_key").fetchone():
+            raise BadInput("This project has no signing key yet (signing-key create): a "
+                           "release bundle is signed with it.")
+        key = ProjectService(store).signing_key(_line("passphrase of the signing key"))
         release_summary = bundle.export_releases(store, args.out, key, args.every_release,
                                                  _Progress("writing"))
         print(f"Wrote {args.out}: {release_summary.describe()}.")

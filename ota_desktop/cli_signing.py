@@ -4,6 +4,7 @@ signatures from the command line. Passphrases are read from standard input, neve
 from __future__ import annotations
 
 import argparse
+import getpass
 import hashlib
 import sys
 from collections.abc import Callable
@@ -37,7 +38,11 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser]
 
 
 def _line(what: str) -> str:
-    value = sys.stdin.readline().rstrip("\r\n")
+    """A passphrase from stdin: piped, or typed at a terminal without echo."""
+    if sys.stdin.isatty():
+        value = getpass.getpass(f"{what[0].upper()}{what[1:]}: ")
+    else:
+        value = sys.stdin.readline().rstrip("\r\n")
     if not value:
         raise BadInput(f"Standard input held no {what}.")
     return value

@@ -17,6 +17,7 @@ from ota_desktop.bundle.archive import (
     BundleRefused,
     NeedsTrust,
     Progress,
+    check_fingerprint,
     fingerprint,
     read_bundle,
 )
@@ -54,6 +55,8 @@ def import_bundle(store: Store, path: Path, trust: str | None = None,
     def key_for(manifest: dict[str, Any]) -> signing.PublicKey:
         return (for_releases if manifest["kind"] == "releases" else for_checkins)(manifest)
 
+    if trust is not None:
+        check_fingerprint(trust)
     made_folder = not work.exists()
     _remove_stale_work(work)
     try:

@@ -63,11 +63,19 @@ def fingerprint(public_pem: str) -> str:
     return " ".join(digest[i:i + 4] for i in range(0, 64, 4))
 
 
-def same_fingerprint(given: str, expected: str) -> bool:
-    def norm(text: str) -> str:
-        return re.sub(r"[\s:]", "", text.lower()).removeprefix("sha256")
+def _norm(text: str) -> str:
+    return re.sub(r"[\s:]", "", text.lower()).removeprefix("sha256")
 
-    return len(norm(given)) == 64 and norm(given) == norm(expected)
+
+def check_fingerprint(given: str) -> None:
+    """A fingerprint to trust is the whole one, not a prefix or a line around it."""
+    if not re.fullmatch(r"[0-9a-f]{64}", _norm(given)):
+        raise BadInput("A fingerprint to trust is all 64 hex digits as 'bundle keys' shows "
+                       "them (spaces and colons may stay), nothing more or less.")
+
+
+def same_fingerprint(given: str, expected: str) -> bool:
+    return _norm(given) == _norm(expected)
 
 
 def check_target(project: Path | None, target: Path) -> None:

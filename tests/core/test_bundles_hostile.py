@@ -416,3 +416,13 @@ def test_a_later_import_can_rename_the_station(hq: Path, station: Path,  # noqa:
     with pytest.raises(BundleRefused, match="station name"):
         import_bundle(Store.open(station), export(hq, tmp_path / "3.otab"),
                       station_name="bad\x00name")
+
+
+def test_trust_takes_the_whole_fingerprint_and_nothing_else(hq: Path,  # noqa: F811
+                                                            tmp_path: Path) -> None:
+    bundle = export(hq, tmp_path / "b.otab")
+    full = hq_fingerprint(hq)
+    for given in (full[:9], full + " (line 3)", "SHA256:" + full + "x"):
+        with pytest.raises(BadInput, match="all 64 hex digits"):
+            import_bundle(Store.open(tmp_path / "s.db"), bundle, trust=given)
+    import_bundle(Store.open(tmp_path / "s.db"), bundle, trust=full.replace(" ", ":").upper())

@@ -26,7 +26,7 @@ def cli(*args: str, stdin: str = "") -> str:
 
 def fingerprint_line(keys_output: str, label: str) -> str:
     line = next(x for x in keys_output.splitlines() if x.startswith(label))
-    return line.split(":", 1)[1].split("(")[0].strip()
+    return line.rsplit(": ", 1)[1].strip()  # the fingerprint ends its line
 
 
 def test_factory_round_trip_without_a_server(start_server, swupdate, project,  # noqa: F811
