@@ -233,7 +233,10 @@ async def register_goosebit(base_url: str, devices: Sequence[Device]) -> None:
     import aiohttp  # the test extra; httpx's pool is far too slow at 50 connections
 
     async with aiohttp.ClientSession(base_url, connector=aiohttp.TCPConnector(
-            limit=CONNECTIONS), timeout=aiohttp.ClientTimeout(total=60)) as session:
+            limit=CONNECTIONS), timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=30, sock_read=120)) as session:
+        # (no total: a request queued behind 49 others for the pool is not late, the
+        # registration of 5,000 devices takes about a minute)
         async def one(serial: str, version: str) -> None:
             async with session.put(GOOSEBIT_DDI % serial + "/configData", json={
                     "data": {"hw_boardname": "evt", "sw_version": version}}) as r:
