@@ -175,11 +175,6 @@ class BundleWriter:
         self._tar.addfile(info, reader)
         return reader
 
-    def add_bytes(self, name: str, data: bytes) -> None:
-        reader = self._add(name, len(data), io.BytesIO(data))
-        self.members.append({"name": name, "size": len(data),
-                             "sha256": reader.sha256.hexdigest()})
-
     def add_file(self, name: str, source: Path, expect_sha256: str | None = None) -> None:
         """Stream a file in; with ``expect_sha256`` a file that changed on disk is refused
         rather than signed."""

@@ -42,7 +42,11 @@ from ota_desktop.service.base import utc_now
 from ota_desktop.service.fleet import check_text
 from ota_desktop.store.store import Store
 from ota_desktop.sync.feed import CONFIG_TABLES, configuration_rows, server_id
-from ota_desktop.sync.mirror import _keep_devices_in_their_cohorts, upsert_devices
+from ota_desktop.sync.mirror import (
+    keep_devices_in_their_cohorts,
+    replace_configuration_rows,
+    upsert_devices,
+)
 
 DEVICE_PAGE = 5000
 
@@ -289,18 +293,9 @@ def _replace_configuration(store: Store, tables: dict[str, tuple[list[str], list
                            bundle: VerifiedBundle) -> int:
     """HQ's configuration rows in place of the station's, then HQ's fleet; returns the
     number of devices."""
-    db = store.db
-    db.execute("PRAGMA defer_foreign_keys = ON")
-    old_cohorts = dict(db.execute("SELECT id, slug FROM cohorts").fetchall())
-    for name in reversed(CONFIG_TABLES):
-        db.execute(f"DELETE FROM {name}")
-    for name in CONFIG_TABLES:
-        columns, rows = tables[name]
-        db.conn.executemany(
-            f"INSERT INTO {name} ({', '.join(columns)}) VALUES "
-            f"({', '.join('?' * len(columns))})", rows)
+    old_cohorts = replace_configuration_rows(store, tables)
     _check_configuration(store)
-    _keep_devices_in_their_cohorts(store, old_cohorts)
+    keep_devices_in_their_cohorts(store, old_cohorts)
     devices = 0
     page: list[list[Any]] = []
     software_types = set(store.software_types())
@@ -310,7 +305,7 @@ def _replace_configuration(store: Store, tables: dict[str, tuple[list[str], list
             devices += _upsert(store, page)
             page = []
     devices += _upsert(store, page)
-    problems = db.execute("PRAGMA foreign_key_check").fetchall()
+    problems = store.db.execute("PRAGMA foreign_key_check").fetchall()
     if problems:
         raise BundleRefused(f"The bundle's {problems[0][0]} rows point at rows it does not "
                             "hold; nothing was imported.")

@@ -418,15 +418,9 @@ def apply_configuration(store: Store, snapshot: dict[str, Any], actor: str = "lo
             db.execute("DELETE FROM device_versions")
             db.execute("DELETE FROM devices")
             db.execute("UPDATE sync_link SET fleet_cursor = 0")
-        old_cohorts = dict(db.execute("SELECT id, slug FROM cohorts").fetchall())
-        for name in reversed(CONFIG_TABLES):
-            db.execute(f"DELETE FROM {name}")
-        for name in CONFIG_TABLES:
-            columns, rows = tables[name]["columns"], tables[name]["rows"]
-            db.conn.executemany(
-                f"INSERT INTO {name} ({', '.join(columns)}) VALUES "
-                f"({', '.join('?' * len(columns))})", rows)
-        _keep_devices_in_their_cohorts(store, old_cohorts)
+        old_cohorts = replace_configuration_rows(
+            store, {name: (t["columns"], t["rows"]) for name, t in tables.items()})
+        keep_devices_in_their_cohorts(store, old_cohorts)
         refreshed = ProjectService(store).last_operation_id()
         key = snapshot.get("signing_key")
         db.execute("UPDATE sync_link SET cursor = ?, refreshed_op = ?, signing_algorithm = ?, "
@@ -500,7 +494,24 @@ def apply_staged(store: Store, cohort: str, serials: list[str]) -> None:
                          [cohort])
 
 
-def _keep_devices_in_their_cohorts(store: Store, old: dict[int, str]) -> None:
+def replace_configuration_rows(store: Store, tables: dict[str, tuple[list[str], list[Any]]]
+                               ) -> dict[int, str]:
+    """Replace every configuration table with ``tables`` (columns, rows) inside the caller's
+    transaction; returns the old cohorts (id -> slug) for keep_devices_in_their_cohorts."""
+    db = store.db
+    db.execute("PRAGMA defer_foreign_keys = ON")
+    old_cohorts = dict(db.execute("SELECT id, slug FROM cohorts").fetchall())
+    for name in reversed(CONFIG_TABLES):
+        db.execute(f"DELETE FROM {name}")
+    for name in CONFIG_TABLES:
+        columns, rows = tables[name]
+        db.conn.executemany(
+            f"INSERT INTO {name} ({', '.join(columns)}) VALUES "
+            f"({', '.join('?' * len(columns))})", rows)
+    return old_cohorts
+
+
+def keep_devices_in_their_cohorts(store: Store, old: dict[int, str]) -> None:
     """Devices point at cohorts by id; after the server's rows replaced ours, a device keeps
     its cohort by slug, and one whose cohort is gone (a local cohort the server never took)
     goes to the default cohort rather than pointing at nothing."""
