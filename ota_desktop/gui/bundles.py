@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QLineEdit,
+    QMenu,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -37,6 +38,7 @@ from ota_desktop.store.store import Store
 
 log = logging.getLogger(__name__)
 SUFFIX = ".otab"
+D = TypeVar("D", bound=QDialog)
 FILTER = f"OTA Desktop bundles (*{SUFFIX});;All files (*)"
 
 
@@ -165,8 +167,8 @@ class _BundleDialog(QDialog):
         self.run_button.clicked.connect(lambda: self._on_run())
         self.browse_button.clicked.connect(self._on_browse)
         controller.progress.connect(self._on_progress)
-        controller.finished.connect(self._on_finished)
-        controller.failed.connect(self._on_failed)
+        controller.finished.connect(self._stop)  # what was written or taken, or why not
+        controller.failed.connect(self._stop)
         self.resize(560, self.sizeHint().height())
 
     @property
@@ -190,12 +192,6 @@ class _BundleDialog(QDialog):
         if total:
             self.progress_bar.setRange(0, 1000)
             self.progress_bar.setValue(int(1000 * done / total))
-
-    def _on_finished(self, message: str) -> None:
-        self._stop(message)
-
-    def _on_failed(self, message: str) -> None:
-        self._stop(message)
 
     def _on_run(self) -> None:
         raise NotImplementedError
@@ -457,3 +453,37 @@ class SigningKeyDialog(QDialog):
             self.passphrase_edit.text())), "")
         if count:
             self.message.setText(f"Signed {count[0]} payload(s).")
+
+
+class BundleMenu(QObject):
+    """Project → Signing Key… and Offline Bundles: the menu entries and the dialogs they open
+    (``keep`` holds a dialog open as the window's own)."""
+
+    def __init__(self, window: QWidget, project: ProjectController, menu: QMenu,
+                 keep: Callable[[QDialog], None]) -> None:
+        super().__init__(window)
+        self.window, self.project, self.keep = window, project, keep
+        self.runner = BundleController(project)
+        self.signing_key_action = menu.addAction("Si&gning Key…")
+        bundles = menu.addMenu("Offline &Bundles")
+        self.export_bundle_action = bundles.addAction("&Export Release Bundle…")
+        self.export_checkins_action = bundles.addAction("Export &Check-ins Bundle…")
+        self.import_bundle_action = bundles.addAction("&Import Bundle…")
+        self.signing_key_action.triggered.connect(self.open_signing_key)
+        self.export_bundle_action.triggered.connect(lambda: self.open_export_bundle())
+        self.export_checkins_action.triggered.connect(
+            lambda: self.open_export_bundle(checkins=True))
+        self.import_bundle_action.triggered.connect(self.open_import_bundle)
+
+    def open_signing_key(self) -> SigningKeyDialog:
+        return self._shown(SigningKeyDialog(self.project, self.window))
+
+    def open_export_bundle(self, checkins: bool = False) -> ExportBundleDialog:
+        return self._shown(ExportBundleDialog(self.runner, checkins, self.window))
+
+    def open_import_bundle(self) -> ImportBundleDialog:
+        return self._shown(ImportBundleDialog(self.runner, self.window))
+
+    def _shown(self, dialog: D) -> D:
+        self.keep(dialog)
+        return dialog

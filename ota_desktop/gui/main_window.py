@@ -25,12 +25,7 @@ from ota_desktop import NAME
 from ota_desktop.changes import Change, DeleteRelease, Resume
 from ota_desktop.errors import OtaError
 from ota_desktop.gui.activation_dialog import ActivationDialog
-from ota_desktop.gui.bundles import (
-    BundleController,
-    ExportBundleDialog,
-    ImportBundleDialog,
-    SigningKeyDialog,
-)
+from ota_desktop.gui.bundles import BundleMenu
 from ota_desktop.gui.cohorts_dialog import CohortsDialog, MoveDevicesDialog
 from ota_desktop.gui.controller import ProjectController
 from ota_desktop.gui.device_details import DeviceDetailsDialog
@@ -88,7 +83,6 @@ class MainWindow(QMainWindow):
         self.undo_stack = QUndoStack(self)
         self.device_server = DeviceServer(self)
         self.sync = SyncController(self.controller, self)
-        self.bundles = BundleController(self.controller)
         self.dialogs: list[QDialog] = []
         self._setup_ui()
         self._connect()
@@ -224,21 +218,6 @@ class MainWindow(QMainWindow):
         self._keep(dialog)
         return dialog
 
-    def open_signing_key(self) -> SigningKeyDialog:
-        dialog = SigningKeyDialog(self.controller, self)
-        self._keep(dialog)
-        return dialog
-
-    def open_export_bundle(self, checkins: bool = False) -> ExportBundleDialog:
-        dialog = ExportBundleDialog(self.bundles, checkins, self)
-        self._keep(dialog)
-        return dialog
-
-    def open_import_bundle(self) -> ImportBundleDialog:
-        dialog = ImportBundleDialog(self.bundles, self)
-        self._keep(dialog)
-        return dialog
-
     def _on_bundle_imported(self) -> None:
         if self.undo_stack.count():
             # the bundle replaced what the undo steps were made on
@@ -362,11 +341,8 @@ class MainWindow(QMainWindow):
         self.sync_status_action = self.ui.menuProject.addAction("Sync &Status…")
         self.disconnect_action = self.ui.menuProject.addAction("&Disconnect from Server")
         self.ui.menuProject.addSeparator()
-        self.signing_key_action = self.ui.menuProject.addAction("Si&gning Key…")
-        bundles = self.ui.menuProject.addMenu("Offline &Bundles")
-        self.export_bundle_action = bundles.addAction("&Export Release Bundle…")
-        self.export_checkins_action = bundles.addAction("Export &Check-ins Bundle…")
-        self.import_bundle_action = bundles.addAction("&Import Bundle…")
+        self.bundle_menu = BundleMenu(self, self.controller, self.ui.menuProject, self._keep)
+        self.bundles = self.bundle_menu.runner
         self.menu_tools = self.ui.menuBar.addMenu("&Tools")
         self.simulator_action = self.menu_tools.addAction("Fleet &Simulator…")
         self._fleet_refresh = QTimer(self, singleShot=True, interval=1000)
@@ -419,11 +395,6 @@ class MainWindow(QMainWindow):
         self.sync_action.triggered.connect(self.sync.sync_now)
         self.sync_status_action.triggered.connect(self.open_sync_status)
         self.disconnect_action.triggered.connect(self._on_disconnect)
-        self.signing_key_action.triggered.connect(self.open_signing_key)
-        self.export_bundle_action.triggered.connect(lambda: self.open_export_bundle())
-        self.export_checkins_action.triggered.connect(
-            lambda: self.open_export_bundle(checkins=True))
-        self.import_bundle_action.triggered.connect(self.open_import_bundle)
         self.bundles.imported.connect(self._on_bundle_imported)
         self.bundles.finished.connect(lambda m: self.ui.statusBar.showMessage(m, 10000))
         self.sync.statusChanged.connect(self._on_sync_status)

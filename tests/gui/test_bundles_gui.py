@@ -29,7 +29,7 @@ def click(qtbot, button) -> None:
 def test_signing_key_dialog_creates_unlocks_and_signs_new_payloads(main_window, small_demo,
                                                                     qtbot, tmp_path) -> None:
     window = main_window(small_demo)
-    dialog = window.open_signing_key()
+    dialog = window.bundle_menu.open_signing_key()
     assert "no signing key" in dialog.status.text()
     assert not dialog.unlock_button.isEnabled()
     qtbot.keyClicks(dialog.passphrase_edit, "short")
@@ -73,7 +73,7 @@ def test_export_and_import_bundles_in_the_window(main_window, small_demo, qtbot,
 
     ProjectService(Store.open(small_demo)).create_signing_key(PASS)
     hq = main_window(small_demo)
-    export = hq.open_export_bundle()
+    export = hq.bundle_menu.open_export_bundle()
     target = tmp_path / "line3.otab"
     click(qtbot, export.run_button)
     assert "Name the bundle file" in export.message.text()
@@ -103,7 +103,7 @@ def test_export_and_import_bundles_in_the_window(main_window, small_demo, qtbot,
     data = bytearray(target.read_bytes())
     data[data.find(b"fw" * 100) + 5] ^= 1
     tampered.write_bytes(bytes(data))
-    dialog = st.open_import_bundle()
+    dialog = st.bundle_menu.open_import_bundle()
     dialog.file_edit.setText(str(tampered))
     before = "\n".join(Store.open(station).db.conn.iterdump())
     with qtbot.waitSignal(st.bundles.failed, timeout=30_000):
@@ -126,7 +126,7 @@ def test_a_station_window_imports_after_the_fingerprint_check(main_window, small
 
     write_demo(Store.open(station), scale=0.0001)
     st = main_window(station)
-    dialog = st.open_import_bundle()
+    dialog = st.bundle_menu.open_import_bundle()
     dialog.file_edit.setText(str(target))
     dialog.station_edit.setText("line 3")
     with qtbot.waitSignal(st.bundles.needsReplace, timeout=30_000):
